@@ -1,0 +1,74 @@
+"""Lambda entry point: read the event, hand each object to the service, answer the event source.
+
+Kept thin on purpose; the work lives in ``image_cleanup``. For SQS it returns the partial batch
+response so only the failed records are delivered again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from image_cleanup.deadline import Deadline
+from image_cleanup.errors import TransientError
+from image_cleanup.event_sources import EventKind, ObjectRef, event_kind, refs_from_event, refs_from_sqs_body
+from image_cleanup.observability import count, logger, metrics, tracer
+from image_cleanup.runtime import get_service
+from image_cleanup.service import CleanupService, Outcome
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event, context, get_service())
+
+
+def handle(event: dict[str, Any], context: Any, service: CleanupService) -> dict[str, Any]:
+    """Dispatch on the event's shape. Tests call this with a service of their own."""
+    service.register_context(context)
+    kind = event_kind(event)
+    if kind is EventKind.SQS:
+        processor = BatchProcessor(event_type=EventType.SQS)
+
+        def record_handler(record: SQSRecord) -> list[str]:
+            logger.set_correlation_id(record.message_id)
+            return [_process(ref, service, context) for ref in refs_from_sqs_body(record.body)]
+
+        return dict(process_partial_response(event, record_handler, processor, context))
+    if kind is EventKind.S3_TEST:
+        logger.info("s3:TestEvent ignored")
+        return {"outcomes": []}
+    outcomes: list[str] = []
+    failures: list[TransientError] = []
+    for ref in refs_from_event(event):
+        logger.set_correlation_id(ref.key)
+        try:
+            outcomes.append(_process(ref, service, context))
+        except TransientError as exc:
+            failures.append(exc)
+    if failures:
+        # Asynchronous invocation: raising makes Lambda retry the event (then its failure destination).
+        raise failures[0]
+    return {"outcomes": outcomes}
+
+
+def _process(ref: ObjectRef, service: CleanupService, context: Any) -> str:
+    try:
+        outcome: Outcome = service.handle_object(ref, Deadline.from_context(context))
+    except TransientError as exc:
+        count("PairsRetried")
+        logger.warning(
+            "transient failure; the record will be delivered again",
+            extra={"bucket": ref.bucket, "key": ref.key, "error": exc.code.value, "message": exc.message},
+        )
+        raise
+    except Exception:
+        # A bug, not a verdict on the upload: log it (no payloads here) and let the event source retry.
+        count("PairsRetried")
+        logger.exception("unexpected error; the record will be delivered again", extra={"key": ref.key})
+        raise
+    return outcome.status

@@ -1,0 +1,59 @@
+"""The provider's API key, read from Secrets Manager through Powertools Parameters (cached)."""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+from aws_lambda_powertools.utilities import parameters
+
+from .errors import ErrorCode, TransientError
+from .observability import tracer
+
+
+class KeyProvider(Protocol):
+    def get(self, *, refresh: bool = False) -> str: ...
+
+
+class SecretsManagerKeyProvider:
+    """Reads the secret once per ``max_age`` seconds; ``refresh`` bypasses the cache (after a 401/403).
+
+    The secret string is the key itself or JSON ``{"api_key": "..."}``. A missing or malformed secret is
+    the operator's problem, not the upload's: it raises a TransientError so SQS keeps the record.
+    """
+
+    def __init__(self, secret_id: str, max_age: int) -> None:
+        self._secret_id = secret_id
+        self._max_age = max_age
+
+    @tracer.capture_method(capture_response=False)
+    def get(self, *, refresh: bool = False) -> str:
+        try:
+            raw = parameters.get_secret(self._secret_id, max_age=self._max_age, force_fetch=refresh)
+        except parameters.exceptions.GetParameterError as exc:
+            # The SDK's message names the secret and the reason; it never contains the value.
+            raise TransientError(
+                ErrorCode.SECRET_UNAVAILABLE, f"secret {self._secret_id} could not be read"
+            ) from exc
+        return parse_api_key(raw if isinstance(raw, str) else "", self._secret_id)
+
+
+def parse_api_key(secret_string: str, secret_id: str) -> str:
+    """Extract the key from a raw string or a JSON object with ``api_key``."""
+    text = secret_string.strip()
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError:
+            document = None
+        key = document.get("api_key") if isinstance(document, dict) else None
+        if not isinstance(key, str) or not key.strip():
+            raise TransientError(
+                ErrorCode.SECRET_MALFORMED, f"secret {secret_id} is JSON without a non-empty string 'api_key'"
+            )
+        return key.strip()
+    if not text or any(ch.isspace() for ch in text):
+        raise TransientError(
+            ErrorCode.SECRET_MALFORMED, f"secret {secret_id} is empty or not a single-token API key"
+        )
+    return text

@@ -1,0 +1,64 @@
+"""Domain errors: every failure carries a stable upper-case code and says whether a retry can help."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable codes written to error reports, events and logs. Never rename one: automations match on them."""
+
+    # Permanent: the input itself cannot succeed; retrying cannot help.
+    AMBIGUOUS_PAIR = "AMBIGUOUS_PAIR"
+    UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
+    CORRUPT_IMAGE = "CORRUPT_IMAGE"
+    EMPTY_OBJECT = "EMPTY_OBJECT"
+    OBJECT_TOO_LARGE = "OBJECT_TOO_LARGE"
+    IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+    MASK_SIZE_MISMATCH = "MASK_SIZE_MISMATCH"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    API_REJECTED = "API_REJECTED"
+    API_BAD_RESPONSE = "API_BAD_RESPONSE"
+    SOURCE_MISSING = "SOURCE_MISSING"
+    # Transient: the upload is fine; the world around it is not (yet). SQS delivers the record again.
+    API_RATE_LIMITED = "API_RATE_LIMITED"
+    API_UNAVAILABLE = "API_UNAVAILABLE"
+    API_TIMEOUT = "API_TIMEOUT"
+    API_KEY_REJECTED = "API_KEY_REJECTED"
+    API_BILLING = "API_BILLING"
+    API_MISCONFIGURED = "API_MISCONFIGURED"
+    SECRET_UNAVAILABLE = "SECRET_UNAVAILABLE"
+    SECRET_MALFORMED = "SECRET_MALFORMED"
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
+    SOURCE_CHANGED = "SOURCE_CHANGED"
+    PAIR_IN_PROGRESS = "PAIR_IN_PROGRESS"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    EVENTS_UNAVAILABLE = "EVENTS_UNAVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class CleanupError(Exception):
+    """Base of all domain errors. The message names the object and the limit; never a secret or a payload."""
+
+    transient: bool = False
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class PermanentError(CleanupError):
+    """Bad input: acknowledge the message, write an error report, emit a failed event."""
+
+    transient = False
+
+
+class TransientError(CleanupError):
+    """Temporary trouble: report the record as a batch item failure so SQS delivers it again."""
+
+    transient = True
+
+    def __init__(self, code: ErrorCode, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after

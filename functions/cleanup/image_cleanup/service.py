@@ -1,0 +1,252 @@
+"""The use case: one created object in, one outcome out.
+
+Pairs the object with its partner, claims the pair once, cleans it and writes the result or an error
+report. Permanent failures are reported and acknowledged; transient ones propagate as TransientError so
+the caller hands the record back to SQS.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
+
+from . import imaging
+from .cleanup_api import CleanupAnswer, CleanupRequest
+from .deadline import Deadline
+from .errors import PermanentError, TransientError
+from .event_sources import ObjectRef
+from .idempotency_guard import NoGuard, PairOnce
+from .naming import error_report_key, parse_key, result_key
+from .observability import count, logger
+from .pairing import Ambiguous, Gone, Pair, Waiting, resolve_pair
+from .publisher import FAILED, SUCCEEDED, Publisher
+from .settings import Settings
+from .storage import Storage, error_report_body
+
+Status = Literal["succeeded", "failed", "waiting", "ignored", "gone"]
+
+
+class Cleaner(Protocol):
+    def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one object; ``detail`` is what the summary log line and events carry."""
+
+    status: Status
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class CleanupService:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        cleaner: Cleaner,
+        publisher: Publisher,
+        guard: PairOnce | NoGuard | None = None,
+        limits: imaging.Limits | None = None,
+    ) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._cleaner = cleaner
+        self._publisher = publisher
+        self._guard = guard or NoGuard()
+        self._limits = limits or imaging.Limits()
+
+    def register_context(self, context: Any) -> None:
+        self._guard.register_context(context)
+
+    def handle_object(self, ref: ObjectRef, deadline: Deadline) -> Outcome:
+        """Process one created object. Raises TransientError when SQS should deliver it again."""
+        parsed = parse_key(ref.key, self._settings.mask_suffix)
+        if parsed is None:
+            count("ObjectsIgnored")
+            logger.info("object ignored: not an image or mask by the naming rule", extra={"key": ref.key})
+            return Outcome("ignored", {"key": ref.key})
+        listing = self._storage.list_prefix(ref.bucket, parsed.pair_prefix)
+        resolution = resolve_pair(ref.bucket, parsed, listing, self._settings.mask_suffix)
+        if isinstance(resolution, Gone):
+            count("ObjectsGone")
+            logger.info("object no longer exists; nothing to do", extra={"key": ref.key})
+            return Outcome("gone", {"key": ref.key})
+        if isinstance(resolution, Waiting):
+            count("PairsWaiting")
+            detail = {"key": ref.key, "role": parsed.role.value, "waiting_for": resolution.missing.value}
+            logger.info("waiting for the partner to arrive", extra=detail)
+            return Outcome("waiting", detail)
+        if isinstance(resolution, Ambiguous):
+            return self._report_ambiguous(ref.bucket, resolution)
+        identity = resolution.identity()
+        summary = self._guard.run(identity, lambda _: self._announce(self._clean_pair(resolution, deadline)))
+        return self._finish(summary)
+
+    def _announce(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """One event per pair, sent inside the claimed work so a duplicate delivery sends none.
+
+        The result is already written when this runs: a PutEvents failure (after the SDK's retries) is
+        logged and counted (EventsFailed), not turned into a retry that would pay for the pair again.
+        """
+        detail_type = SUCCEEDED if summary.get("status") == "succeeded" else FAILED
+        try:
+            self._publisher.publish(detail_type, summary)
+        except TransientError as exc:
+            count("EventsFailed")
+            logger.error("event not delivered", extra={"error": exc.code.value, "message": exc.message})
+        return summary
+
+    def _finish(self, summary: dict[str, Any]) -> Outcome:
+        status: Status = "succeeded" if summary.get("status") == "succeeded" else "failed"
+        if summary.get("replayed"):
+            count("PairsDeduplicated")
+            logger.info("duplicate delivery: the stored outcome was replayed, nothing paid", extra=summary)
+        elif status == "succeeded":
+            count("PairsProcessed")
+            logger.info("pair cleaned", extra=summary)
+        else:
+            count("PairsFailed")
+            logger.warning("pair failed", extra=summary)
+        return Outcome(status, summary)
+
+    def _clean_pair(self, pair: Pair, deadline: Deadline) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            return self._clean_pair_or_raise(pair, deadline, started)
+        except PermanentError as exc:
+            return self._write_report(pair, exc, started)
+
+    def _clean_pair_or_raise(self, pair: Pair, deadline: Deadline, started: float) -> dict[str, Any]:
+        limits = self._limits
+        timings: dict[str, float] = {}
+        image_name, mask_name = f"s3://{pair.bucket}/{pair.image.key}", f"s3://{pair.bucket}/{pair.mask.key}"
+        imaging.check_object_size(image_name, pair.image.size, limits)
+        imaging.check_object_size(mask_name, pair.mask.size, limits)
+        mark = time.monotonic()
+        image_bytes = self._storage.read(pair.bucket, pair.image.key, pair.image.etag)
+        mask_bytes = self._storage.read(pair.bucket, pair.mask.key, pair.mask.etag)
+        timings["read"] = time.monotonic() - mark
+
+        mark = time.monotonic()
+        image = imaging.load_image(image_bytes, image_name, limits)
+        mask = imaging.load_mask(mask_bytes, mask_name, image.size, limits)
+        del image_bytes, mask_bytes
+        timings["decode"] = time.monotonic() - mark
+
+        api: dict[str, Any] = {"called": False}
+        if imaging.mask_is_empty(mask):
+            count("PairsEmptyMask")
+            logger.info("mask is empty: nothing to remove, no API call", extra={"mask": pair.mask.key})
+            result = image
+        else:
+            mark = time.monotonic()
+            request = CleanupRequest(
+                image_png=imaging.encode_payload(image, image_name, limits),
+                mask_png=imaging.encode_payload(mask, mask_name, limits),
+                response_image_type=self._settings.output_format,
+                enterprise_plan=self._settings.enterprise_plan,
+            )
+            timings["encode_payload"] = time.monotonic() - mark
+            answer = self._cleaner.clean(request, deadline)
+            timings["api"] = answer.api_seconds
+            api = {
+                "called": True,
+                "attempts": answer.attempts,
+                "bytes_sent": len(request.image_png) + len(request.mask_png),
+            }
+            mark = time.monotonic()
+            cleaned = imaging.decode_api_image(answer.image, image.size)
+            result = imaging.compose(image, cleaned, mask)
+            timings["compose"] = time.monotonic() - mark
+
+        mark = time.monotonic()
+        body, content_type = imaging.encode_output(result, self._settings.output_format)
+        key = result_key(pair.prefix, pair.stem, self._settings.output_format)
+        self._storage.write(self._settings.results_bucket, key, body, content_type, self._provenance(pair))
+        timings["write"] = time.monotonic() - mark
+        return {
+            "status": "succeeded",
+            **self._pair_fields(pair),
+            "result": {"bucket": self._settings.results_bucket, "key": key, "content_type": content_type},
+            "width": image.width,
+            "height": image.height,
+            "bytes_out": len(body),
+            "api": api,
+            "timings_ms": {name: round(seconds * 1000, 1) for name, seconds in timings.items()},
+            "total_ms": round((time.monotonic() - started) * 1000, 1),
+        }
+
+    def _write_report(self, pair: Pair, exc: PermanentError, started: float) -> dict[str, Any]:
+        key = error_report_key(pair.prefix, pair.stem)
+        report = {
+            **self._pair_fields(pair),
+            "error": exc.code.value,
+            "message": exc.message,
+            "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._storage.write(
+            self._settings.results_bucket,
+            key,
+            error_report_body(report),
+            "application/json",
+            self._provenance(pair),
+        )
+        return {
+            "status": "failed",
+            **report,
+            "report": {"bucket": self._settings.results_bucket, "key": key},
+            "total_ms": round((time.monotonic() - started) * 1000, 1),
+        }
+
+    def _report_ambiguous(self, bucket: str, found: Ambiguous) -> Outcome:
+        arrival = found.arrival
+        key = error_report_key(arrival.prefix, arrival.stem)
+        message = (
+            f"{len(found.images)} images and {len(found.masks)} masks share the stem "
+            f"{arrival.prefix}{arrival.stem} in s3://{bucket}: "
+            f"{', '.join(found.images + found.masks)}; keep one image and one mask"
+        )
+        report = {
+            "bucket": bucket,
+            "image": found.images[0] if len(found.images) == 1 else None,
+            "mask": found.masks[0] if len(found.masks) == 1 else None,
+            "candidates": {"images": list(found.images), "masks": list(found.masks)},
+            "error": "AMBIGUOUS_PAIR",
+            "message": message,
+            "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._storage.write(
+            self._settings.results_bucket, key, error_report_body(report), "application/json", {}
+        )
+        summary = {
+            "status": "failed",
+            **report,
+            "report": {"bucket": self._settings.results_bucket, "key": key},
+        }
+        count("PairsFailed")
+        self._publisher.publish(FAILED, summary)
+        logger.warning("pair failed", extra=summary)
+        return Outcome("failed", summary)
+
+    @staticmethod
+    def _pair_fields(pair: Pair) -> dict[str, Any]:
+        return {
+            "bucket": pair.bucket,
+            "image": pair.image.key,
+            "mask": pair.mask.key,
+            "image_etag": pair.image.etag,
+            "mask_etag": pair.mask.etag,
+        }
+
+    @staticmethod
+    def _provenance(pair: Pair) -> dict[str, str]:
+        # S3 user metadata is ASCII only: keys are stored percent-encoded (UTF-8), '/' kept as is.
+        return {
+            "source-image": quote(pair.image.key, safe="/"),
+            "source-mask": quote(pair.mask.key, safe="/"),
+            "source-image-etag": pair.image.etag,
+            "source-mask-etag": pair.mask.etag,
+        }

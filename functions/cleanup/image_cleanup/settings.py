@@ -1,0 +1,128 @@
+"""Settings parsed once from the environment into a typed, validated object.
+
+A missing or invalid variable raises SettingsError naming the variable, so a misconfigured deployment
+fails at its first invocation with a message an operator can act on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlparse
+
+OutputFormat = Literal["png", "webp", "jpeg"]
+
+DEFAULT_CLEANUP_API_URL = "https://api.novita.ai/v3/cleanup"
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "webp", "jpeg")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """An environment variable is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the function reads from its environment, validated."""
+
+    results_bucket: str
+    api_key_secret_id: str
+    cleanup_api_url: str = DEFAULT_CLEANUP_API_URL
+    mask_suffix: str = "_mask"
+    output_format: OutputFormat = "png"
+    enterprise_plan: bool = False
+    state_table: str | None = None
+    api_requests_per_minute: int = 0
+    event_bus_name: str | None = None
+    secret_max_age_seconds: int = 300
+    api_max_attempts: int = 3
+    idempotency_expiry_seconds: int = 15 * 24 * 3600
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Parse and validate the environment (os.environ by default)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            results_bucket=_required(env, "RESULTS_BUCKET"),
+            api_key_secret_id=_required(env, "API_KEY_SECRET_ID"),
+            cleanup_api_url=_url(env, "CLEANUP_API_URL", DEFAULT_CLEANUP_API_URL),
+            mask_suffix=_mask_suffix(env, "MASK_SUFFIX"),
+            output_format=_output_format(env, "OUTPUT_FORMAT"),
+            enterprise_plan=_boolean(env, "ENTERPRISE_PLAN", default=False),
+            state_table=_optional(env, "STATE_TABLE"),
+            api_requests_per_minute=_integer(env, "API_REQUESTS_PER_MINUTE", default=0, minimum=0),
+            event_bus_name=_optional(env, "EVENT_BUS_NAME"),
+            secret_max_age_seconds=_integer(env, "SECRET_MAX_AGE_SECONDS", default=300, minimum=0),
+            api_max_attempts=_integer(env, "API_MAX_ATTEMPTS", default=3, minimum=1, maximum=10),
+            idempotency_expiry_seconds=_integer(
+                env, "IDEMPOTENCY_EXPIRY_SECONDS", default=15 * 24 * 3600, minimum=60
+            ),
+        )
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = _optional(env, name)
+    if value is None:
+        raise SettingsError(f"environment variable {name} is required but not set")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _optional(env, name) or default
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"environment variable {name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _mask_suffix(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "_mask")
+    if not value or value != value.strip() or any(ch in value for ch in "/."):
+        raise SettingsError(f"environment variable {name} must be a non-empty suffix without '/' or '.'")
+    return value
+
+
+def _output_format(env: Mapping[str, str], name: str) -> OutputFormat:
+    value = (_optional(env, name) or "png").lower()
+    if value == "jpg":
+        value = "jpeg"
+    for fmt in OUTPUT_FORMATS:
+        if fmt == value:
+            return fmt
+    raise SettingsError(f"environment variable {name} must be one of png, webp, jpeg; got {value!r}")
+
+
+def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"environment variable {name} must be true or false, got {raw!r}")
+
+
+def _integer(
+    env: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int | None = None
+) -> int:
+    raw = _optional(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and at most {maximum}"
+        raise SettingsError(f"environment variable {name} must be at least {minimum}{upper}, got {value}")
+    return value

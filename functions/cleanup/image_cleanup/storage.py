@@ -1,0 +1,80 @@
+"""S3 adapter: list the pair's neighbourhood, read the sources, write results and error reports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import ErrorCode, PermanentError, TransientError
+from .observability import tracer
+from .pairing import ListedObject
+
+_MISSING = {"NoSuchKey", "404", "NotFound"}
+_CHANGED = {"PreconditionFailed", "412"}
+
+
+class Storage(Protocol):
+    """What the service needs from object storage."""
+
+    def list_prefix(self, bucket: str, prefix: str) -> list[ListedObject]: ...
+
+    def read(self, bucket: str, key: str, etag: str) -> bytes: ...
+
+    def write(
+        self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
+    ) -> None: ...
+
+
+class S3Storage:
+    """Storage on S3 through a boto3 client (created once per execution environment)."""
+
+    def __init__(self, client: Any) -> None:
+        self._s3 = client
+
+    @tracer.capture_method(capture_response=False)
+    def list_prefix(self, bucket: str, prefix: str) -> list[ListedObject]:
+        listed: list[ListedObject] = []
+        try:
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    listed.append(ListedObject(item["Key"], item["ETag"].strip('"'), int(item["Size"])))
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, f"s3://{bucket}/{prefix}*") from exc
+        return listed
+
+    @tracer.capture_method(capture_response=False)
+    def read(self, bucket: str, key: str, etag: str) -> bytes:
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
+            body: bytes = response["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
+        return body
+
+    @tracer.capture_method(capture_response=False)
+    def write(
+        self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
+    ) -> None:
+        try:
+            self._s3.put_object(
+                Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=dict(metadata)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
+
+
+def error_report_body(report: Mapping[str, object]) -> bytes:
+    return json.dumps(report, indent=2, sort_keys=True).encode("utf-8")
+
+
+def _storage_error(exc: Exception, where: str) -> Exception:
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    if code in _MISSING:
+        return PermanentError(ErrorCode.SOURCE_MISSING, f"{where} no longer exists")
+    if code in _CHANGED:
+        return TransientError(ErrorCode.SOURCE_CHANGED, f"{where} was replaced while being processed")
+    reason = code or type(exc).__name__
+    return TransientError(ErrorCode.STORAGE_UNAVAILABLE, f"S3 call on {where} failed: {reason}")
