@@ -1,0 +1,102 @@
+"""Image decoding, limits, OpenCV inpainting and encoding for the local cleanup emulator."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from dataclasses import dataclass
+from typing import Final
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from local.emulator_models import ApiError
+
+# The provider accepts these containers only; Pillow would otherwise also open GIF, BMP, TIFF, ...
+ACCEPTED_FORMATS: Final[tuple[str, ...]] = ("PNG", "JPEG", "WEBP")
+_PIL_FORMATS: Final[dict[str, str]] = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG"}
+_MASK_THRESHOLD: Final = 127
+_INPAINT_RADIUS: Final = 3
+_LOSSY_QUALITY: Final = 90
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-image limits enforced on both the image and the mask."""
+
+    max_pixels: int
+    max_bytes: int
+
+
+def decode_base64(data: str, label: str) -> bytes:
+    """Strictly decode base64 (no silently skipped characters), else INVALID_IMAGE_FORMAT."""
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, "INVALID_IMAGE_FORMAT", f"{label} is not valid base64") from exc
+
+
+def _invalid_image(label: str) -> ApiError:
+    return ApiError(400, "INVALID_IMAGE_FORMAT", f"{label} is not a decodable PNG, JPEG or WEBP image")
+
+
+def _too_many_pixels(label: str, limits: Limits) -> ApiError:
+    return ApiError(
+        400, "IMAGE_EXCEEDS_MAX_RESOLUTION", f"{label} exceeds the limit of {limits.max_pixels} pixels"
+    )
+
+
+def decode_image(data: str, label: str, limits: Limits) -> Image.Image:
+    """Decode one base64 image field, enforcing format, byte and pixel limits before full decoding."""
+    raw = decode_base64(data, label)
+    if len(raw) > limits.max_bytes:
+        raise ApiError(
+            400, "IMAGE_EXCEEDS_MAX_SIZE", f"{label} exceeds the limit of {limits.max_bytes} bytes"
+        )
+    try:
+        image = Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning only arrives as an exception when a warnings filter escalates it (as pytest does here).
+        raise _too_many_pixels(label, limits) from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise _invalid_image(label) from exc
+    # Image.open only reads the header, so oversized images are refused before their pixels are decoded.
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise _too_many_pixels(label, limits)
+    try:
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels(label, limits) from exc
+    except (OSError, ValueError) as exc:
+        raise _invalid_image(label) from exc
+    return image
+
+
+def inpaint(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """Remove the mask's white (> 127) area from `image` with OpenCV's Telea inpainting; returns RGB."""
+    # convert("RGB") drops any alpha channel: the provider ignores transparency.
+    rgb = np.asarray(image.convert("RGB"))
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    remove = np.where(np.asarray(mask.convert("L")) > _MASK_THRESHOLD, 255, 0).astype(np.uint8)
+    cleaned = cv2.inpaint(bgr, remove, _INPAINT_RADIUS, cv2.INPAINT_TELEA)
+    return Image.fromarray(cv2.cvtColor(cleaned, cv2.COLOR_BGR2RGB))
+
+
+def half_size(image: Image.Image) -> Image.Image:
+    """Shrink to half width/height (at least 1 px) for the `wrong_size` fault."""
+    return image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.BILINEAR)
+
+
+def encode_image(image: Image.Image, image_type: str) -> bytes:
+    """Encode as png (fast compression) or webp/jpeg (quality 90)."""
+    buffer = io.BytesIO()
+    pil_format = _PIL_FORMATS[image_type]
+    if pil_format == "PNG":
+        # Level 1: the emulator is for tests and local runs, where speed beats file size.
+        image.save(buffer, format=pil_format, compress_level=1)
+    else:
+        image.save(buffer, format=pil_format, quality=_LOSSY_QUALITY)
+    return buffer.getvalue()
