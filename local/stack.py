@@ -1,0 +1,353 @@
+"""The local stack: moto (S3, SQS, Secrets Manager, DynamoDB, EventBridge), the cleanup emulator and the
+queue poller driving the real handler, all on 127.0.0.1 with the template's resource names.
+
+``python -m local.stack`` keeps it running for manual uploads (``make local``); the demo and the e2e
+tests use ``LocalStack`` as a context manager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from local.cleanup_emulator import CleanupEmulator
+from local.queue_poller import QueuePoller
+from local.resources import DEFAULT_REGION, StackNames, stack_names
+
+LOCAL_API_KEY = "local-emulator-key"  # a key for the local emulator only; it guards nothing
+FUNCTION_CODE_ROOT = Path(__file__).resolve().parent.parent / "functions" / "cleanup"
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": DEFAULT_REGION,
+    "AWS_REGION": DEFAULT_REGION,
+}
+
+
+class LocalStack:
+    """Everything the pipeline needs, on this machine. Sets the process environment while running."""
+
+    def __init__(
+        self,
+        *,
+        stack: str = "image-cleanup",
+        aws_port: int = 0,
+        api_port: int = 0,
+        api_key: str = LOCAL_API_KEY,
+        provider_requests_per_minute: int = 0,
+        function_env: dict[str, str] | None = None,
+        batch_size: int = 5,
+        max_concurrency: int = 2,
+        function_timeout: float = 60.0,
+        visibility_timeout: int = 60,
+        max_receive_count: int = 5,
+        failed_visibility_seconds: int | None = 2,
+        with_poller: bool = True,
+        function_log: IO[str] | None = None,
+    ) -> None:
+        self.names: StackNames = stack_names(stack)
+        self._aws_port = aws_port
+        self._api_key = api_key
+        self._function_env = function_env or {}
+        self._batch_size = batch_size
+        self._max_concurrency = max_concurrency
+        self._function_timeout = function_timeout
+        self._visibility_timeout = visibility_timeout
+        self._max_receive_count = max_receive_count
+        self._failed_visibility = failed_visibility_seconds
+        self._with_poller = with_poller
+        self._function_log = function_log
+        self.emulator = CleanupEmulator(
+            api_key, port=api_port, requests_per_minute=provider_requests_per_minute
+        )
+        self._moto: ThreadedMotoServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self.poller: QueuePoller | None = None
+        self.endpoint_url = ""
+        self.queue_url = ""
+        self.dlq_url = ""
+        self.events_tap_url = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log is noise here
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        self.emulator.start()
+        self._set_env({**_AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint_url})
+        self._create_resources()
+        self._set_env(self.function_environment())
+        if self._with_poller:
+            self.start_poller()
+        return self
+
+    def stop(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+            self.poller = None
+        self.emulator.stop()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        _reset_function_caches()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def function_environment(self) -> dict[str, str]:
+        """The function's environment, as the template sets it, pointed at the local parts."""
+        env = {
+            "RESULTS_BUCKET": self.names.results_bucket,
+            "API_KEY_SECRET_ID": self.names.api_key_secret,
+            "CLEANUP_API_URL": self.emulator.url,
+            "STATE_TABLE": self.names.state_table,
+            "EVENT_BUS_NAME": self.names.event_bus,
+            "POWERTOOLS_SERVICE_NAME": "image-cleanup",
+            "POWERTOOLS_METRICS_NAMESPACE": "ImageCleanup",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+        }
+        env.update(self._function_env)
+        return env
+
+    def start_poller(self) -> None:
+        if str(FUNCTION_CODE_ROOT) not in sys.path:
+            sys.path.insert(0, str(FUNCTION_CODE_ROOT))
+        from app import lambda_handler  # imported late: the environment must be in place first
+
+        _reset_function_caches()
+        handler = (
+            lambda_handler if self._function_log is None else _logging_to(self._function_log, lambda_handler)
+        )
+        self.poller = QueuePoller(
+            self.client("sqs"),
+            self.queue_url,
+            self.queue_arn,
+            handler,
+            batch_size=self._batch_size,
+            max_concurrency=self._max_concurrency,
+            function_timeout=self._function_timeout,
+            failed_visibility_seconds=self._failed_visibility,
+            function_name=self.names.function,
+        )
+        self.poller.start()
+
+    # -- helpers for people, demos and tests ----------------------------------------------------
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=DEFAULT_REGION)
+
+    @property
+    def queue_arn(self) -> str:
+        return f"arn:aws:sqs:{DEFAULT_REGION}:{self.names.account}:{self.names.intake_queue}"
+
+    def queue_depth(self, queue_url: str | None = None) -> int:
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=queue_url or self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def wait_until_idle(self, timeout: float = 60.0) -> bool:
+        if self.poller is None:
+            raise RuntimeError("the poller is not running")
+        return self.poller.wait_until_idle(lambda: self.queue_depth() == 0, timeout)
+
+    def wait_for_object(self, bucket: str, key: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll with backoff until ``key`` exists; return its head. Raises TimeoutError."""
+        s3 = self.client("s3")
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            with contextlib.suppress(s3.exceptions.ClientError):
+                head: dict[str, Any] = s3.head_object(Bucket=bucket, Key=key)
+                return head
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"s3://{bucket}/{key} did not appear within {timeout:.0f}s")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+    def read_events(self, max_wait: float = 2.0) -> list[dict[str, Any]]:
+        """Drain the local events tap: the EventBridge events the function emitted."""
+        sqs = self.client("sqs")
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + max_wait
+        while time.monotonic() < deadline:
+            messages = sqs.receive_message(
+                QueueUrl=self.events_tap_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.events_tap_url, ReceiptHandle=message["ReceiptHandle"])
+            if not messages and events:
+                break
+        return events
+
+    # -- resources ------------------------------------------------------------------------------
+    def _create_resources(self) -> None:
+        names = self.names
+        s3, sqs = self.client("s3"), self.client("sqs")
+        self.dlq_url = sqs.create_queue(
+            QueueName=names.dead_letter_queue, Attributes={"MessageRetentionPeriod": "1209600"}
+        )["QueueUrl"]
+        dlq_arn = f"arn:aws:sqs:{DEFAULT_REGION}:{names.account}:{names.dead_letter_queue}"
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self._max_receive_count})
+        self.queue_url = sqs.create_queue(
+            QueueName=names.intake_queue,
+            Attributes={"VisibilityTimeout": str(self._visibility_timeout), "RedrivePolicy": redrive},
+        )["QueueUrl"]
+        for bucket in (names.input_bucket, names.results_bucket):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_notification_configuration(
+            Bucket=names.input_bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [{"QueueArn": self.queue_arn, "Events": ["s3:ObjectCreated:*"]}]
+            },
+        )
+        self.client("secretsmanager").create_secret(
+            Name=names.api_key_secret, SecretString=json.dumps({"api_key": self._api_key})
+        )
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(
+            TableName=names.state_table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=names.state_table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+        )
+        events = self.client("events")
+        events.create_event_bus(Name=names.event_bus)
+        self.events_tap_url = sqs.create_queue(QueueName=names.events_tap_queue)["QueueUrl"]
+        events.put_rule(
+            Name=f"{names.stack}-events-tap",
+            EventBusName=names.event_bus,
+            EventPattern=json.dumps({"source": ["image.cleanup"]}),
+        )
+        events.put_targets(
+            Rule=f"{names.stack}-events-tap",
+            EventBusName=names.event_bus,
+            Targets=[
+                {
+                    "Id": "tap",
+                    "Arn": f"arn:aws:sqs:{DEFAULT_REGION}:{names.account}:{names.events_tap_queue}",
+                }
+            ],
+        )
+        # S3 sends a test event when a notification is configured; it is not ours to process.
+        sqs.purge_queue(QueueUrl=self.queue_url)
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+
+def _reset_function_caches() -> None:
+    """The function caches its settings, clients and secret per execution environment; start afresh."""
+    with contextlib.suppress(ImportError):
+        from aws_lambda_powertools.utilities import parameters
+
+        from image_cleanup.runtime import reset_service
+
+        reset_service()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+def _logging_to(stream: IO[str], handler: Any) -> Any:
+    """Send the function's JSON logs and EMF metrics to ``stream`` instead of the terminal."""
+    from image_cleanup.observability import logger
+
+    lock = threading.Lock()
+    for log_handler in logger.handlers:
+        if hasattr(log_handler, "setStream"):
+            log_handler.setStream(stream)
+
+    def invoke(event: dict[str, Any], context: Any) -> Any:
+        # EMF metrics are printed to stdout; redirect them, one invocation at a time on stdout.
+        with lock, contextlib.redirect_stdout(stream):
+            return handler(event, context)
+
+    return invoke
+
+
+@contextlib.contextmanager
+def running_stack(**kwargs: Any) -> Iterator[LocalStack]:
+    stack = LocalStack(**kwargs)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--aws-port", type=int, default=5000)
+    parser.add_argument("--api-port", type=int, default=8787)
+    parser.add_argument("--requests-per-minute", type=int, default=0, help="provider quota to emulate")
+    parser.add_argument("--output-format", default="png", choices=["png", "webp", "jpeg"])
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with running_stack(
+        aws_port=args.aws_port,
+        api_port=args.api_port,
+        provider_requests_per_minute=args.requests_per_minute,
+        function_env={"OUTPUT_FORMAT": args.output_format},
+    ) as stack:
+        names = stack.names
+        print(
+            f"local stack running (Ctrl-C to stop)\n"
+            f"  AWS endpoint   {stack.endpoint_url}   (credentials testing/testing, {DEFAULT_REGION})\n"
+            f"  cleanup API    {stack.emulator.url}\n"
+            f"  input bucket   s3://{names.input_bucket}\n"
+            f"  results bucket s3://{names.results_bucket}\n"
+            f"  dead letters   {stack.dlq_url}\n\n"
+            f"try:\n"
+            f"  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing\n"
+            f"  export AWS_DEFAULT_REGION={DEFAULT_REGION}\n"
+            f"  aws --endpoint-url {stack.endpoint_url} s3 cp photo.jpg s3://{names.input_bucket}/photos/photo.jpg\n"
+            f"  aws --endpoint-url {stack.endpoint_url} s3 cp photo_mask.png "
+            f"s3://{names.input_bucket}/photos/photo_mask.png\n"
+            f"  aws --endpoint-url {stack.endpoint_url} s3 ls s3://{names.results_bucket}/photos/",
+            flush=True,
+        )
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        print("stopping the local stack", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
