@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
+import requests
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local.cleanup_emulator import CleanupEmulator
+from local.provision import drain_events, provision
 from local.queue_poller import QueuePoller
 from local.resources import DEFAULT_REGION, StackNames, stack_names
 
@@ -89,6 +91,8 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: start from an empty account.
+        requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
         self.emulator.start()
         self._set_env({**_AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint_url})
         self._create_resources()
@@ -195,75 +199,22 @@ class LocalStack:
 
     def read_events(self, max_wait: float = 2.0) -> list[dict[str, Any]]:
         """Drain the local events tap: the EventBridge events the function emitted."""
-        sqs = self.client("sqs")
-        events: list[dict[str, Any]] = []
-        deadline = time.monotonic() + max_wait
-        while time.monotonic() < deadline:
-            messages = sqs.receive_message(
-                QueueUrl=self.events_tap_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-            ).get("Messages", [])
-            for message in messages:
-                events.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.events_tap_url, ReceiptHandle=message["ReceiptHandle"])
-            if not messages and events:
-                break
-        return events
+        return drain_events(self.client("sqs"), self.events_tap_url, max_wait)
 
     # -- resources ------------------------------------------------------------------------------
     def _create_resources(self) -> None:
-        names = self.names
-        s3, sqs = self.client("s3"), self.client("sqs")
-        self.dlq_url = sqs.create_queue(
-            QueueName=names.dead_letter_queue, Attributes={"MessageRetentionPeriod": "1209600"}
-        )["QueueUrl"]
-        dlq_arn = f"arn:aws:sqs:{DEFAULT_REGION}:{names.account}:{names.dead_letter_queue}"
-        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self._max_receive_count})
-        self.queue_url = sqs.create_queue(
-            QueueName=names.intake_queue,
-            Attributes={"VisibilityTimeout": str(self._visibility_timeout), "RedrivePolicy": redrive},
-        )["QueueUrl"]
-        for bucket in (names.input_bucket, names.results_bucket):
-            s3.create_bucket(Bucket=bucket)
-        s3.put_bucket_notification_configuration(
-            Bucket=names.input_bucket,
-            NotificationConfiguration={
-                "QueueConfigurations": [{"QueueArn": self.queue_arn, "Events": ["s3:ObjectCreated:*"]}]
-            },
+        created = provision(
+            self.client,
+            self.names,
+            api_key_secret=json.dumps({"api_key": self._api_key}),
+            visibility_timeout=self._visibility_timeout,
+            max_receive_count=self._max_receive_count,
         )
-        self.client("secretsmanager").create_secret(
-            Name=names.api_key_secret, SecretString=json.dumps({"api_key": self._api_key})
+        self.queue_url, self.dlq_url, self.events_tap_url = (
+            created.queue_url,
+            created.dlq_url,
+            created.events_tap_url,
         )
-        dynamodb = self.client("dynamodb")
-        dynamodb.create_table(
-            TableName=names.state_table,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dynamodb.update_time_to_live(
-            TableName=names.state_table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
-        )
-        events = self.client("events")
-        events.create_event_bus(Name=names.event_bus)
-        self.events_tap_url = sqs.create_queue(QueueName=names.events_tap_queue)["QueueUrl"]
-        events.put_rule(
-            Name=f"{names.stack}-events-tap",
-            EventBusName=names.event_bus,
-            EventPattern=json.dumps({"source": ["image.cleanup"]}),
-        )
-        events.put_targets(
-            Rule=f"{names.stack}-events-tap",
-            EventBusName=names.event_bus,
-            Targets=[
-                {
-                    "Id": "tap",
-                    "Arn": f"arn:aws:sqs:{DEFAULT_REGION}:{names.account}:{names.events_tap_queue}",
-                }
-            ],
-        )
-        # S3 sends a test event when a notification is configured; it is not ours to process.
-        sqs.purge_queue(QueueUrl=self.queue_url)
 
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():

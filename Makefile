@@ -1,0 +1,56 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set themselves up in .venv/.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-dev.stamp
+PYTEST := $(BIN)/python -m pytest
+export PYTHONDONTWRITEBYTECODE := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help venv demo local lint test test-unit test-integration test-e2e test-infra deploy clean
+
+help:
+	@echo "make demo    run the whole pipeline locally on a sample pair; result in out/"
+	@echo "make test    lint, type-check, every test tier, template checks and sam build"
+	@echo "make local   keep the local stack running for manual uploads"
+	@echo "make deploy  sam build && sam deploy --guided"
+
+$(STAMP): requirements-dev.txt layers/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m local.demo --out out
+
+local: $(STAMP)
+	$(BIN)/python -m local.stack
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy functions/cleanup local tests
+
+test-unit: $(STAMP)
+	$(PYTEST) tests/unit -q
+
+test-integration: $(STAMP)
+	$(PYTEST) tests/integration -q
+
+test-e2e: $(STAMP)
+	$(PYTEST) tests/e2e -q
+
+test-infra: $(STAMP)
+	$(PYTEST) tests/infra -q
+
+test: lint test-unit test-integration test-e2e test-infra infra-check
+
+deploy: build
+	$(SAM_VENV)/bin/sam deploy --guided
+
+clean:
+	rm -rf .aws-sam out .mypy_cache .ruff_cache
+
+include infra.mk
