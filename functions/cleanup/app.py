@@ -32,7 +32,9 @@ def handle(event: dict[str, Any], context: Any, service: CleanupService) -> dict
     service.register_context(context)
     kind = event_kind(event)
     if kind is EventKind.SQS:
-        processor = BatchProcessor(event_type=EventType.SQS)
+        # Always answer with the partial batch response, even when every record failed: the failed
+        # records come back through SQS either way, and the invocation is not counted as an error.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
         def record_handler(record: SQSRecord) -> list[str]:
             logger.set_correlation_id(record.message_id)
@@ -63,7 +65,12 @@ def _process(ref: ObjectRef, service: CleanupService, context: Any) -> str:
         count("PairsRetried")
         logger.warning(
             "transient failure; the record will be delivered again",
-            extra={"bucket": ref.bucket, "key": ref.key, "error": exc.code.value, "message": exc.message},
+            extra={
+                "bucket": ref.bucket,
+                "key": ref.key,
+                "error": exc.code.value,
+                "error_message": exc.message,
+            },
         )
         raise
     except Exception:

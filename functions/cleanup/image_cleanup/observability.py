@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-SERVICE = "image-cleanup"
-NAMESPACE = "ImageCleanup"
+# The POWERTOOLS_* variables win (the template sets them); these defaults keep local runs valid.
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "image-cleanup"
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ImageCleanup"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)

@@ -96,20 +96,23 @@ class CleanupService:
             self._publisher.publish(detail_type, summary)
         except TransientError as exc:
             count("EventsFailed")
-            logger.error("event not delivered", extra={"error": exc.code.value, "message": exc.message})
+            logger.error("event not delivered", extra={"error": exc.code.value, "error_message": exc.message})
         return summary
 
     def _finish(self, summary: dict[str, Any]) -> Outcome:
         status: Status = "succeeded" if summary.get("status") == "succeeded" else "failed"
         if summary.get("replayed"):
             count("PairsDeduplicated")
-            logger.info("duplicate delivery: the stored outcome was replayed, nothing paid", extra=summary)
+            logger.info(
+                "duplicate delivery: the stored outcome was replayed, nothing paid",
+                extra={"outcome": summary},
+            )
         elif status == "succeeded":
             count("PairsProcessed")
-            logger.info("pair cleaned", extra=summary)
+            logger.info("pair cleaned", extra={"outcome": summary})
         else:
             count("PairsFailed")
-            logger.warning("pair failed", extra=summary)
+            logger.warning("pair failed", extra={"outcome": summary})
         return Outcome(status, summary)
 
     def _clean_pair(self, pair: Pair, deadline: Deadline) -> dict[str, Any]:
@@ -226,10 +229,7 @@ class CleanupService:
             **report,
             "report": {"bucket": self._settings.results_bucket, "key": key},
         }
-        count("PairsFailed")
-        self._publisher.publish(FAILED, summary)
-        logger.warning("pair failed", extra=summary)
-        return Outcome("failed", summary)
+        return self._finish(self._announce(summary))
 
     @staticmethod
     def _pair_fields(pair: Pair) -> dict[str, Any]:
