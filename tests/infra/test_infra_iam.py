@@ -1,0 +1,141 @@
+"""The cleanup function's execution role: least privilege."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra.template_loader import as_list, policy_statements, refers_to
+
+# (action, logical id of the only resource it may apply to, attribute shape of the resource)
+REQUIRED_PERMISSIONS: list[tuple[str, str, Any]] = [
+    ("s3:GetObject", "InputBucket", {"Fn::Sub": "${InputBucket.Arn}/*"}),
+    ("s3:ListBucket", "InputBucket", {"Fn::GetAtt": ["InputBucket", "Arn"]}),
+    ("s3:PutObject", "ResultsBucket", {"Fn::Sub": "${ResultsBucket.Arn}/*"}),
+    (
+        "secretsmanager:GetSecretValue",
+        "ApiKeySecret",
+        {"Fn::If": ["CreateApiKeySecret", {"Ref": "ApiKeySecret"}, {"Ref": "ExistingApiKeySecretArn"}]},
+    ),
+    ("dynamodb:GetItem", "StateTable", {"Fn::GetAtt": ["StateTable", "Arn"]}),
+    ("dynamodb:PutItem", "StateTable", {"Fn::GetAtt": ["StateTable", "Arn"]}),
+    ("dynamodb:UpdateItem", "StateTable", {"Fn::GetAtt": ["StateTable", "Arn"]}),
+    ("dynamodb:DeleteItem", "StateTable", {"Fn::GetAtt": ["StateTable", "Arn"]}),
+    ("events:PutEvents", "EventBus", {"Fn::GetAtt": ["EventBus", "Arn"]}),
+    ("sqs:ChangeMessageVisibility", "IntakeQueue", {"Fn::GetAtt": ["IntakeQueue", "Arn"]}),
+    ("sqs:ReceiveMessage", "IntakeQueue", {"Fn::GetAtt": ["IntakeQueue", "Arn"]}),
+    ("sqs:DeleteMessage", "IntakeQueue", {"Fn::GetAtt": ["IntakeQueue", "Arn"]}),
+    ("logs:PutLogEvents", "CleanupLogGroup", {"Fn::GetAtt": ["CleanupLogGroup", "Arn"]}),
+]
+
+INPUT_BUCKET_READ_ACTIONS = {"s3:GetObject", "s3:ListBucket"}
+XRAY_WRITE_ONLY = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+
+
+def allow_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Allow statements of the role's inline policies."""
+    return [statement for statement in policy_statements(role) if statement["Effect"] == "Allow"]
+
+
+def test_role_is_assumable_only_by_lambda_of_this_account(function_role: dict[str, Any]) -> None:
+    """Given the function's role,
+    when its trust policy is read,
+    then only the Lambda service may assume it, on behalf of this account."""
+    [statement] = function_role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_inline_policies_use_no_wildcard_actions(function_role: dict[str, Any]) -> None:
+    """Given the function's inline policies,
+    when every action is listed,
+    then none contains a wildcard and none is NotAction."""
+    statements = policy_statements(function_role)
+
+    actions = [action for statement in statements for action in as_list(statement.get("Action", []))]
+
+    assert actions
+    assert all("*" not in action for action in actions)
+    assert not any("NotAction" in statement for statement in statements)
+
+
+def test_inline_policies_use_no_wildcard_resources(function_role: dict[str, Any]) -> None:
+    """Given the function's inline policies,
+    when every resource is listed,
+    then each is a reference to one resource of the template (or the given secret ARN), never "*";
+    the only pattern allowed is "<bucket ARN>/*" for the objects of one bucket."""
+    statements = policy_statements(function_role)
+
+    resources = [resource for statement in statements for resource in as_list(statement["Resource"])]
+
+    assert not any("NotResource" in statement for statement in statements)
+    for resource in resources:
+        assert isinstance(resource, dict), f"literal resource {resource!r}"
+        if "Fn::Sub" in resource:
+            assert resource["Fn::Sub"] in {"${InputBucket.Arn}/*", "${ResultsBucket.Arn}/*"}
+
+
+def test_managed_policies_are_limited_to_x_ray_write_only(function_role: dict[str, Any]) -> None:
+    """Given X-Ray has no resource-level permissions,
+    when the role's managed policies are read,
+    then the only one is AWSXrayWriteOnlyAccess (no broad AWS managed policy)."""
+    managed = function_role["Properties"].get("ManagedPolicyArns", [])
+
+    assert managed == [XRAY_WRITE_ONLY]
+
+
+@pytest.mark.parametrize(("action", "logical_id", "resource"), REQUIRED_PERMISSIONS)
+def test_role_allows_required_action_on_exactly_its_resource(
+    function_role: dict[str, Any], action: str, logical_id: str, resource: Any
+) -> None:
+    """Given what the function code does,
+    when the Allow statements granting the action are collected,
+    then the action is granted, and only on the expected resource."""
+    granting = [
+        statement for statement in allow_statements(function_role) if action in as_list(statement["Action"])
+    ]
+
+    resources = [item for statement in granting for item in as_list(statement["Resource"])]
+
+    assert resources == [resource]
+    assert refers_to(resource, logical_id) or logical_id == "ApiKeySecret"
+
+
+def test_role_cannot_write_to_the_input_bucket(function_role: dict[str, Any]) -> None:
+    """Given the function must never modify uploads (nor re-trigger itself),
+    when the statements on the input bucket are collected,
+    then they grant only GetObject and ListBucket."""
+    statements = [
+        statement
+        for statement in allow_statements(function_role)
+        if refers_to(statement["Resource"], "InputBucket")
+    ]
+
+    actions = {action for statement in statements for action in as_list(statement["Action"])}
+
+    assert actions == INPUT_BUCKET_READ_ACTIONS
+
+
+def test_role_cannot_create_log_groups(function_role: dict[str, Any]) -> None:
+    """Given the log group is created by the stack with a retention,
+    when the role's actions are listed,
+    then logs:CreateLogGroup is absent (a deleted group is not recreated without retention)."""
+    actions = {
+        action for statement in allow_statements(function_role) for action in as_list(statement["Action"])
+    }
+
+    assert "logs:CreateLogGroup" not in actions
+
+
+def test_role_grants_no_iam_sts_or_kms_actions(function_role: dict[str, Any]) -> None:
+    """Given least privilege,
+    when the role's actions are listed,
+    then no IAM, STS or KMS action is granted."""
+    actions = {
+        action for statement in allow_statements(function_role) for action in as_list(statement["Action"])
+    }
+
+    assert not {action for action in actions if action.split(":")[0] in {"iam", "sts", "kms"}}
