@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def function_log() -> Iterator[io.StringIO]:
-    yield io.StringIO()
+    return io.StringIO()
 
 
 @pytest.fixture
@@ -66,7 +66,8 @@ def test_transient_failures_are_redelivered_then_succeed(stack: LocalStack) -> N
     # Then SQS delivers the record again and the second delivery writes the result
     stack.wait_for_object(stack.names.results_bucket, "retry/a.png", timeout=60)
     assert stack.emulator.stats.billed == 1
-    assert stack.poller is not None and stack.poller.stats.failed_records >= 1
+    assert stack.poller is not None
+    assert stack.poller.stats.failed_records >= 1
 
 
 def test_a_key_that_stays_refused_ends_in_the_dead_letter_queue(stack: LocalStack) -> None:

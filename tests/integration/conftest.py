@@ -144,7 +144,9 @@ def photo_png(size: tuple[int, int] = (96, 64)) -> bytes:
     for x in range(width):
         for y in range(height):
             pixels[x, y] = (40 + (x * 3) % 180, 60 + (y * 5) % 160, 120 + ((x + y) * 2) % 120)
-    ImageDraw.Draw(image).rectangle((width // 2 - 8, height // 2 - 8, width // 2 + 8, height // 2 + 8), fill=0)
+    ImageDraw.Draw(image).rectangle(
+        (width // 2 - 8, height // 2 - 8, width // 2 + 8, height // 2 + 8), fill=0
+    )
     return _encode(image, "PNG")
 
 
@@ -155,7 +157,9 @@ def photo_jpeg(size: tuple[int, int] = (96, 64)) -> bytes:
 def mask_png(size: tuple[int, int] = (96, 64)) -> bytes:
     width, height = size
     mask = Image.new("L", size, 0)
-    ImageDraw.Draw(mask).rectangle((width // 2 - 10, height // 2 - 10, width // 2 + 10, height // 2 + 10), fill=255)
+    ImageDraw.Draw(mask).rectangle(
+        (width // 2 - 10, height // 2 - 10, width // 2 + 10, height // 2 + 10), fill=255
+    )
     return _encode(mask, "PNG")
 
 
