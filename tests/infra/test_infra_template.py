@@ -169,19 +169,19 @@ def test_samconfig_deploys_the_image_cleanup_stack_safely() -> None:
 
 @pytest.mark.parametrize("name", PARAMETER_NAMES)
 def test_parameter_is_documented(name: str) -> None:
-    """Given operators read docs/deploy-operate.md,
+    """Given operators read the README,
     when its parameters table is searched,
     then the parameter has a row."""
-    text = (TEMPLATE_PATH.parent / "docs" / "deploy-operate.md").read_text(encoding="utf-8")
+    text = (TEMPLATE_PATH.parent / "README.md").read_text(encoding="utf-8")
 
     assert f"| `{name}` |" in text
 
 
 def test_every_alarm_has_a_runbook_entry(template: dict[str, Any]) -> None:
     """Given operators act on alarm notifications,
-    when the alarm names are looked up in docs/deploy-operate.md,
+    when the alarm names are looked up in the README,
     then every alarm has a row saying what to do."""
-    text = (TEMPLATE_PATH.parent / "docs" / "deploy-operate.md").read_text(encoding="utf-8")
+    text = (TEMPLATE_PATH.parent / "README.md").read_text(encoding="utf-8")
     names = [
         resource["Properties"]["AlarmName"]["Fn::Sub"].replace("${AWS::StackName}", "<stack>")
         for resource in template["Resources"].values()
