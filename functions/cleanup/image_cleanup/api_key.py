@@ -47,13 +47,19 @@ def parse_api_key(secret_string: str, secret_id: str) -> str:
         except json.JSONDecodeError:
             document = None
         key = document.get("api_key") if isinstance(document, dict) else None
-        if not isinstance(key, str) or not key.strip():
+        if not isinstance(key, str) or not _is_token(key.strip()):
             raise TransientError(
-                ErrorCode.SECRET_MALFORMED, f"secret {secret_id} is JSON without a non-empty string 'api_key'"
+                ErrorCode.SECRET_MALFORMED,
+                f"secret {secret_id} is JSON without a single-token string 'api_key'",
             )
         return key.strip()
-    if not text or any(ch.isspace() for ch in text):
+    if not _is_token(text):
         raise TransientError(
             ErrorCode.SECRET_MALFORMED, f"secret {secret_id} is empty or not a single-token API key"
         )
     return text
+
+
+def _is_token(text: str) -> bool:
+    """A key that can travel in a header: printable ASCII, no spaces (else requests would echo it)."""
+    return bool(text) and all(33 <= ord(ch) <= 126 for ch in text)

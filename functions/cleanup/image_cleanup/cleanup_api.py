@@ -28,6 +28,7 @@ from .retry_policy import Verdict, backoff_delay, classify_status, parse_retry_a
 CONNECT_TIMEOUT = 3.05
 MAX_READ_TIMEOUT = 120.0
 MIN_CALL_SECONDS = 2.0
+MAX_IN_INVOCATION_WAIT = 30.0  # longer waits are SQS's job: a sleeping Lambda is billed
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 _REASON_MAX = 64
@@ -169,6 +170,12 @@ class CleanupApiClient:
             return _synthetic(504, "CLIENT_TIMEOUT")
         except requests.ConnectionError:
             return _synthetic(503, "CONNECTION_ERROR")
+        except requests.RequestException as exc:
+            # Anything else (invalid header, bad URL...) is our configuration, and its message may quote
+            # the request: name only the exception type.
+            raise TransientError(
+                ErrorCode.API_MISCONFIGURED, f"the request could not be sent: {type(exc).__name__}"
+            ) from None
         finally:
             milliseconds("ApiLatency", (time.monotonic() - started) * 1000.0)
 
@@ -186,11 +193,11 @@ class CleanupApiClient:
             if retry_after is not None
             else backoff_delay(attempt - 1, base=BACKOFF_BASE, cap=BACKOFF_CAP, rand=self._rand)
         )
-        if delay + self._reserve + MIN_CALL_SECONDS > deadline.remaining():
-            # Sleeping would spend the invocation; SQS can wait for free instead.
+        if delay > MAX_IN_INVOCATION_WAIT or delay + self._reserve + MIN_CALL_SECONDS > deadline.remaining():
+            # Sleeping would spend (and bill) the invocation; SQS can wait for free instead.
             raise TransientError(
                 code,
-                f"the cleanup API asked to wait {delay:.1f}s, longer than this invocation has left",
+                f"the cleanup API asked to wait {delay:.1f}s; the record goes back to the queue instead",
                 retry_after=delay,
             )
         count("ApiRetries")

@@ -136,7 +136,7 @@ def decode_api_image(data: bytes, expected_size: tuple[int, int]) -> Image.Image
         if image.format not in ALLOWED_FORMATS:
             raise PermanentError(ErrorCode.API_BAD_RESPONSE, f"the API answered with format {image.format}")
         image.load()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise PermanentError(
             ErrorCode.API_BAD_RESPONSE, "the API answered with bytes that are not an image"
         ) from None

@@ -38,7 +38,7 @@ def parse_key(key: str, mask_suffix: str) -> ParsedKey | None:
     prefix, _, basename = key.rpartition("/")
     prefix = f"{prefix}/" if _ else ""
     name, dot, ext = basename.rpartition(".")
-    if not dot or not name or ext.lower() not in IMAGE_EXTENSIONS:
+    if not dot or not name or name == mask_suffix or ext.lower() not in IMAGE_EXTENSIONS:
         return None
     if name.endswith(mask_suffix) and len(name) > len(mask_suffix):
         return ParsedKey(key=key, role=Role.MASK, prefix=prefix, stem=name[: -len(mask_suffix)])

@@ -1,0 +1,491 @@
+"""The use case with in-memory fakes: one created object in, one outcome (and its side effects) out."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from image_cleanup.cleanup_api import CleanupAnswer, CleanupRequest
+from image_cleanup.deadline import Deadline
+from image_cleanup.errors import ErrorCode, PermanentError, TransientError
+from image_cleanup.event_sources import ObjectRef
+from image_cleanup.idempotency_guard import Work
+from image_cleanup.pairing import ListedObject
+from image_cleanup.publisher import FAILED, SUCCEEDED
+from image_cleanup.service import CleanupService
+from image_cleanup.settings import Settings
+
+INPUT = "image-cleanup-input-123456789012"
+RESULTS = "image-cleanup-results-123456789012"
+SETTINGS = Settings(results_bucket=RESULTS, api_key_secret_id="image-cleanup/api-key")
+PLENTY = Deadline(lambda: 300.0)
+CLEANED_COLOUR = (12, 200, 34)
+SIZE = (32, 16)
+BOX = (8, 4, 20, 12)  # the masked area, left/top/right/bottom
+
+
+# ---------------------------------------------------------------- images
+
+
+def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def photo(size: tuple[int, int] = SIZE, mode: str = "RGB") -> Image.Image:
+    rng = random.Random(5)
+    return Image.frombytes(
+        mode, size, bytes(rng.getrandbits(8) for _ in range(size[0] * size[1] * len(mode)))
+    )
+
+
+def mask(size: tuple[int, int] = SIZE, box: tuple[int, int, int, int] | None = BOX) -> Image.Image:
+    image = Image.new("L", size, 0)
+    if box is not None:
+        image.paste(255, box)
+    return image
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+# ---------------------------------------------------------------- fakes
+
+
+@dataclass
+class Stored:
+    body: bytes
+    etag: str
+    content_type: str = "application/octet-stream"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class MemoryStorage:
+    """Dict-backed storage with S3's semantics that matter here: prefix listing and If-Match reads."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], Stored] = {}
+        self.writes: list[tuple[str, str]] = []
+
+    def put(self, bucket: str, key: str, body: bytes) -> None:
+        self.objects[(bucket, key)] = Stored(body, hashlib.md5(body, usedforsecurity=False).hexdigest())
+
+    def list_prefix(self, bucket: str, prefix: str) -> list[ListedObject]:
+        return [
+            ListedObject(key, stored.etag, len(stored.body))
+            for (b, key), stored in sorted(self.objects.items())
+            if b == bucket and key.startswith(prefix)
+        ]
+
+    def read(self, bucket: str, key: str, etag: str) -> bytes:
+        stored = self.objects.get((bucket, key))
+        if stored is None:
+            raise PermanentError(ErrorCode.SOURCE_MISSING, f"s3://{bucket}/{key} no longer exists")
+        if stored.etag != etag:
+            raise TransientError(ErrorCode.SOURCE_CHANGED, f"s3://{bucket}/{key} was replaced")
+        return stored.body
+
+    def write(
+        self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
+    ) -> None:
+        self.writes.append((bucket, key))
+        self.objects[(bucket, key)] = Stored(
+            body, hashlib.md5(body, usedforsecurity=False).hexdigest(), content_type, dict(metadata)
+        )
+
+    def result(self, key: str) -> Stored:
+        return self.objects[(RESULTS, key)]
+
+
+class FakeCleaner:
+    """Answers every request with a real PNG of the request's size in one flat colour."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.requests: list[CleanupRequest] = []
+        self._error = error
+
+    def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
+        self.requests.append(request)
+        if self._error is not None:
+            raise self._error
+        size = decode(request.image_png).size
+        return CleanupAnswer(
+            encode(Image.new("RGB", size, CLEANED_COLOUR)), "png", attempts=1, api_seconds=0.01
+        )
+
+
+class RecordingPublisher:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._error = error
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        self.events.append((detail_type, json.loads(json.dumps(dict(detail)))))
+        if self._error is not None:
+            raise self._error
+
+
+class Harness:
+    def __init__(self, settings: Settings = SETTINGS, guard: Any = None) -> None:
+        self.storage = MemoryStorage()
+        self.cleaner = FakeCleaner()
+        self.publisher = RecordingPublisher()
+        self.settings = settings
+        self.guard = guard
+
+    def service(self) -> CleanupService:
+        return CleanupService(self.settings, self.storage, self.cleaner, self.publisher, self.guard)
+
+    def upload(self, key: str, body: bytes) -> ObjectRef:
+        self.storage.put(INPUT, key, body)
+        return ObjectRef(INPUT, key)
+
+    def handle(self, ref: ObjectRef) -> Any:
+        return self.service().handle_object(ref, PLENTY)
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return Harness()
+
+
+# ---------------------------------------------------------------- not (yet) a pair
+
+
+def test_key_outside_the_naming_rule_is_ignored(harness: Harness) -> None:
+    # Given a text file uploaded to the input bucket
+    ref = harness.upload("photos/notes.txt", b"hello")
+
+    # When it is handled
+    outcome = harness.handle(ref)
+
+    # Then it is ignored: nothing written, nothing called, nothing published
+    assert outcome.status == "ignored"
+    assert (harness.storage.writes, harness.cleaner.requests, harness.publisher.events) == ([], [], [])
+
+
+def test_image_without_mask_waits(harness: Harness) -> None:
+    # Given only the image has arrived
+    ref = harness.upload("photos/cat.png", encode(photo()))
+
+    # When it is handled
+    outcome = harness.handle(ref)
+
+    # Then it waits for the mask, with no write and no API call
+    assert outcome.status == "waiting"
+    assert outcome.detail["waiting_for"] == "mask"
+    assert (harness.storage.writes, harness.cleaner.requests) == ([], [])
+
+
+def test_mask_without_image_waits(harness: Harness) -> None:
+    # Given only the mask has arrived
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When it is handled
+    outcome = harness.handle(ref)
+
+    # Then it waits for the image
+    assert (outcome.status, outcome.detail["waiting_for"]) == ("waiting", "image")
+    assert harness.cleaner.requests == []
+
+
+def test_deleted_object_is_gone(harness: Harness) -> None:
+    # Given an event for an object that no longer exists
+    ref = ObjectRef(INPUT, "photos/cat.png")
+
+    # When it is handled
+    outcome = harness.handle(ref)
+
+    # Then there is nothing to do
+    assert outcome.status == "gone"
+    assert harness.storage.writes == []
+
+
+# ---------------------------------------------------------------- a complete pair
+
+
+def test_pair_writes_the_result_with_provenance(harness: Harness) -> None:
+    # Given the image is already there and its mask arrives
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the mask's arrival is handled
+    outcome = harness.handle(ref)
+
+    # Then the result is written under the result key, as PNG, with the four provenance entries
+    image_etag = harness.storage.objects[(INPUT, "photos/cat.png")].etag
+    mask_etag = harness.storage.objects[(INPUT, "photos/cat_mask.png")].etag
+    result = harness.storage.result("photos/cat.png")
+    assert outcome.status == "succeeded"
+    assert harness.storage.writes == [(RESULTS, "photos/cat.png")]
+    assert result.content_type == "image/png"
+    assert result.metadata == {
+        "source-image": "photos/cat.png",
+        "source-mask": "photos/cat_mask.png",
+        "source-image-etag": image_etag,
+        "source-mask-etag": mask_etag,
+    }
+    assert decode(result.body).size == SIZE
+
+
+def test_pair_result_takes_cleaned_pixels_only_inside_the_mask(harness: Harness) -> None:
+    # Given a noisy photo and a mask over a box
+    original = photo()
+    harness.upload("photos/cat.png", encode(original))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is cleaned
+    harness.handle(ref)
+
+    # Then inside the box is the cleaned colour, and outside every pixel is the original's
+    result = decode(harness.storage.result("photos/cat.png").body).convert("RGB")
+    left, top, right, bottom = BOX
+    for y in range(SIZE[1]):
+        for x in range(SIZE[0]):
+            inside = left <= x < right and top <= y < bottom
+            assert result.getpixel((x, y)) == (CLEANED_COLOUR if inside else original.getpixel((x, y))), (
+                x,
+                y,
+            )
+
+
+def test_pair_sends_the_configured_request(harness: Harness) -> None:
+    # Given a deployment answering in webp on the enterprise plan
+    harness.settings = replace(SETTINGS, output_format="webp", enterprise_plan=True)
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is cleaned
+    harness.handle(ref)
+
+    # Then one request went out with those settings, a PNG photo and a binary PNG mask
+    (request,) = harness.cleaner.requests
+    assert (request.response_image_type, request.enterprise_plan) == ("webp", True)
+    assert decode(request.image_png).format == "PNG"
+    assert set(decode(request.mask_png).tobytes()) == {0, 255}
+
+
+@pytest.mark.parametrize(
+    ("output_format", "key", "content_type", "pil_format"),
+    [("webp", "photos/cat.webp", "image/webp", "WEBP"), ("jpeg", "photos/cat.jpg", "image/jpeg", "JPEG")],
+)
+def test_output_format_decides_key_and_content_type(
+    output_format: Any, key: str, content_type: str, pil_format: str
+) -> None:
+    # Given a deployment with another output format
+    harness = Harness(replace(SETTINGS, output_format=output_format))
+    harness.upload("photos/cat.jpg", encode(photo(), "JPEG"))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is cleaned
+    harness.handle(ref)
+
+    # Then the result has that format's extension, content type and encoding
+    stored = harness.storage.result(key)
+    assert stored.content_type == content_type
+    assert decode(stored.body).format == pil_format
+
+
+def test_pair_publishes_cleanup_succeeded(harness: Harness) -> None:
+    # Given a complete pair
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When it is cleaned
+    harness.handle(ref)
+
+    # Then one "Cleanup Succeeded" event names the sources and the result
+    ((detail_type, detail),) = harness.publisher.events
+    assert detail_type == SUCCEEDED
+    assert (detail["image"], detail["mask"]) == ("photos/cat.png", "photos/cat_mask.png")
+    assert detail["result"] == {"bucket": RESULTS, "key": "photos/cat.png", "content_type": "image/png"}
+
+
+def test_unicode_keys_are_percent_encoded_in_metadata(harness: Harness) -> None:
+    # Given a pair with unicode and spaces in its keys
+    harness.upload("photos/café/naïve ü.png", encode(photo()))
+    ref = harness.upload("photos/café/naïve ü_mask.png", encode(mask()))
+
+    # When it is cleaned
+    harness.handle(ref)
+
+    # Then the result keeps the unicode key, and its metadata (ASCII only in S3) is percent-encoded
+    result = harness.storage.result("photos/café/naïve ü.png")
+    assert result.metadata["source-image"] == "photos/caf%C3%A9/na%C3%AFve%20%C3%BC.png"
+    assert result.metadata["source-mask"].isascii()
+
+
+def test_rgba_photo_keeps_its_alpha(harness: Harness) -> None:
+    # Given a photo with transparency
+    original = photo(mode="RGBA")
+    harness.upload("photos/cut.png", encode(original))
+    ref = harness.upload("photos/cut_mask.png", encode(mask()))
+
+    # When it is cleaned
+    harness.handle(ref)
+
+    # Then the PNG result has the original's alpha channel
+    result = decode(harness.storage.result("photos/cut.png").body)
+    assert result.mode == "RGBA"
+    assert result.getchannel("A").tobytes() == original.getchannel("A").tobytes()
+
+
+def test_empty_mask_skips_the_api_and_returns_the_original(harness: Harness) -> None:
+    # Given an all-black mask (nothing to remove)
+    original = photo()
+    harness.upload("photos/cat.png", encode(original))
+    ref = harness.upload("photos/cat_mask.png", encode(mask(box=None)))
+
+    # When the pair is handled
+    outcome = harness.handle(ref)
+
+    # Then no API call is made and the result has exactly the original's pixels
+    assert harness.cleaner.requests == []
+    assert outcome.status == "succeeded"
+    assert outcome.detail["api"] == {"called": False}
+    assert decode(harness.storage.result("photos/cat.png").body).tobytes() == original.tobytes()
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_permanent_failure_writes_an_error_report(harness: Harness) -> None:
+    # Given a mask of another aspect ratio than its image
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask(size=(20, 20), box=(0, 0, 5, 5))))
+
+    # When the pair is handled
+    outcome = harness.handle(ref)
+
+    # Then the outcome is failed and the error report names image, mask, error and message
+    report = json.loads(harness.storage.result("photos/cat.error.json").body)
+    assert outcome.status == "failed"
+    assert harness.storage.writes == [(RESULTS, "photos/cat.error.json")]
+    assert harness.storage.result("photos/cat.error.json").content_type == "application/json"
+    assert (report["image"], report["mask"]) == ("photos/cat.png", "photos/cat_mask.png")
+    assert report["error"] == "MASK_SIZE_MISMATCH"
+    assert "20x20" in report["message"]
+
+
+def test_permanent_failure_publishes_cleanup_failed_without_calling_the_api(harness: Harness) -> None:
+    # Given a mask of another aspect ratio than its image
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask(size=(20, 20), box=(0, 0, 5, 5))))
+
+    # When the pair is handled
+    harness.handle(ref)
+
+    # Then one "Cleanup Failed" event points at the report, and nothing was paid for
+    ((detail_type, detail),) = harness.publisher.events
+    assert detail_type == FAILED
+    assert detail["error"] == "MASK_SIZE_MISMATCH"
+    assert detail["report"] == {"bucket": RESULTS, "key": "photos/cat.error.json"}
+    assert harness.cleaner.requests == []
+
+
+def test_empty_object_is_reported_before_download(harness: Harness) -> None:
+    # Given a zero-byte image (an aborted upload) and a valid mask
+    harness.upload("photos/cat.png", b"")
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is handled
+    outcome = harness.handle(ref)
+
+    # Then it is reported as an empty object
+    assert (outcome.status, outcome.detail["error"]) == ("failed", "EMPTY_OBJECT")
+
+
+def test_ambiguous_pair_is_reported_with_candidates(harness: Harness) -> None:
+    # Given two images (cat.jpg and cat.png) for one mask
+    harness.upload("photos/cat.jpg", encode(photo(), "JPEG"))
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the mask is handled
+    outcome = harness.handle(ref)
+
+    # Then nothing is picked: the report lists the candidates, and "Cleanup Failed" is published
+    report = json.loads(harness.storage.result("photos/cat.error.json").body)
+    assert outcome.status == "failed"
+    assert report["error"] == "AMBIGUOUS_PAIR"
+    assert report["candidates"] == {
+        "images": ["photos/cat.jpg", "photos/cat.png"],
+        "masks": ["photos/cat_mask.png"],
+    }
+    assert [event[0] for event in harness.publisher.events] == [FAILED]
+    assert harness.cleaner.requests == []
+
+
+def test_transient_error_from_the_cleaner_propagates_and_writes_nothing(harness: Harness) -> None:
+    # Given the API is unavailable
+    harness.cleaner = FakeCleaner(TransientError(ErrorCode.API_UNAVAILABLE, "the cleanup API answered 503"))
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is handled
+    with pytest.raises(TransientError) as caught:
+        harness.handle(ref)
+
+    # Then the error reaches the caller (SQS delivers again) and nothing is written or published
+    assert caught.value.code is ErrorCode.API_UNAVAILABLE
+    assert (harness.storage.writes, harness.publisher.events) == ([], [])
+
+
+def test_publisher_failure_does_not_undo_the_result(harness: Harness) -> None:
+    # Given EventBridge is unavailable
+    harness.publisher = RecordingPublisher(TransientError(ErrorCode.EVENTS_UNAVAILABLE, "PutEvents failed"))
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is cleaned
+    outcome = harness.handle(ref)
+
+    # Then the result stands and the outcome is a success (no paid retry for an event)
+    assert outcome.status == "succeeded"
+    assert (RESULTS, "photos/cat.png") in harness.storage.writes
+
+
+# ---------------------------------------------------------------- idempotency seam
+
+
+class ReplayingGuard:
+    """A guard that has already seen the pair: it replays a stored summary instead of running the work."""
+
+    def __init__(self, stored: dict[str, Any]) -> None:
+        self.identities: list[dict[str, str]] = []
+        self._stored = stored
+
+    def register_context(self, context: Any) -> None:
+        return None
+
+    def run(self, identity: dict[str, str], work: Work) -> dict[str, Any]:
+        self.identities.append(identity)
+        return {**self._stored, "replayed": True}
+
+
+def test_duplicate_delivery_is_replayed_without_work() -> None:
+    # Given a guard that already holds the pair's outcome
+    guard = ReplayingGuard({"status": "succeeded", "image": "photos/cat.png"})
+    harness = Harness(guard=guard)
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is handled again
+    outcome = harness.handle(ref)
+
+    # Then the stored outcome is returned for the pair's identity, with no call, write or event
+    assert outcome.status == "succeeded"
+    assert guard.identities[0]["image"] == "photos/cat.png"
+    assert (harness.cleaner.requests, harness.storage.writes, harness.publisher.events) == ([], [], [])

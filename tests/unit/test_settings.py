@@ -1,0 +1,190 @@
+"""Settings: parsed once from the environment; anything missing or invalid names its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from image_cleanup.settings import DEFAULT_CLEANUP_API_URL, Settings, SettingsError
+
+REQUIRED = {
+    "RESULTS_BUCKET": "image-cleanup-results-123456789012",
+    "API_KEY_SECRET_ID": "image-cleanup/api-key",
+}
+
+
+def env(**overrides: str) -> dict[str, str]:
+    return {**REQUIRED, **overrides}
+
+
+def test_defaults_apply_when_only_required_variables_are_set() -> None:
+    # Given only the required variables
+    # When settings are parsed
+    settings = Settings.from_env(env())
+
+    # Then every optional setting has its documented default
+    assert settings == Settings(
+        results_bucket="image-cleanup-results-123456789012",
+        api_key_secret_id="image-cleanup/api-key",
+        cleanup_api_url=DEFAULT_CLEANUP_API_URL,
+        mask_suffix="_mask",
+        output_format="png",
+        enterprise_plan=False,
+        state_table=None,
+        api_requests_per_minute=0,
+        event_bus_name=None,
+        secret_max_age_seconds=300,
+        api_max_attempts=3,
+        idempotency_expiry_seconds=15 * 24 * 3600,
+    )
+
+
+def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the required variables in the process environment
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OUTPUT_FORMAT", "webp")
+
+    # When settings are parsed without an explicit mapping
+    settings = Settings.from_env()
+
+    # Then they come from os.environ
+    assert (settings.results_bucket, settings.output_format) == (REQUIRED["RESULTS_BUCKET"], "webp")
+
+
+def test_every_variable_is_read() -> None:
+    # Given every optional variable set to a non-default value
+    settings = Settings.from_env(
+        env(
+            CLEANUP_API_URL="http://emulator:8080/v3/cleanup",
+            MASK_SUFFIX="-alpha",
+            OUTPUT_FORMAT="webp",
+            ENTERPRISE_PLAN="true",
+            STATE_TABLE="image-cleanup-state",
+            API_REQUESTS_PER_MINUTE="10",
+            EVENT_BUS_NAME="image-cleanup",
+            SECRET_MAX_AGE_SECONDS="60",
+            API_MAX_ATTEMPTS="5",
+            IDEMPOTENCY_EXPIRY_SECONDS="3600",
+        )
+    )
+
+    # When the parsed values are read
+    # Then each reflects its variable
+    assert settings.cleanup_api_url == "http://emulator:8080/v3/cleanup"
+    assert settings.mask_suffix == "-alpha"
+    assert settings.output_format == "webp"
+    assert settings.enterprise_plan is True
+    assert settings.state_table == "image-cleanup-state"
+    assert settings.api_requests_per_minute == 10
+    assert settings.event_bus_name == "image-cleanup"
+    assert settings.secret_max_age_seconds == 60
+    assert settings.api_max_attempts == 5
+    assert settings.idempotency_expiry_seconds == 3600
+
+
+@pytest.mark.parametrize("missing", ["RESULTS_BUCKET", "API_KEY_SECRET_ID"])
+@pytest.mark.parametrize("how", ["absent", "empty", "blank"])
+def test_missing_required_variable_is_named(missing: str, how: str) -> None:
+    # Given a required variable that is absent, empty or only whitespace
+    environ = env()
+    if how == "absent":
+        del environ[missing]
+    else:
+        environ[missing] = "" if how == "empty" else "   "
+
+    # When settings are parsed
+    # Then the error names that variable
+    with pytest.raises(SettingsError, match=missing):
+        Settings.from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CLEANUP_API_URL", "not a url"),
+        ("CLEANUP_API_URL", "ftp://api.example.com/v3/cleanup"),
+        ("CLEANUP_API_URL", "https://"),
+        ("OUTPUT_FORMAT", "gif"),
+        ("OUTPUT_FORMAT", "tiff"),
+        ("ENTERPRISE_PLAN", "maybe"),
+        ("ENTERPRISE_PLAN", "2"),
+        ("API_REQUESTS_PER_MINUTE", "-1"),
+        ("API_REQUESTS_PER_MINUTE", "ten"),
+        ("API_REQUESTS_PER_MINUTE", "1.5"),
+        ("MASK_SUFFIX", "masks/_mask"),
+        ("MASK_SUFFIX", ""),
+        ("MASK_SUFFIX", ".mask"),
+        ("MASK_SUFFIX", " _mask"),
+        ("API_MAX_ATTEMPTS", "0"),
+        ("API_MAX_ATTEMPTS", "11"),
+        ("SECRET_MAX_AGE_SECONDS", "-5"),
+        ("IDEMPOTENCY_EXPIRY_SECONDS", "59"),
+    ],
+)
+def test_invalid_value_is_named(name: str, value: str) -> None:
+    # Given one variable with an invalid value
+    # When settings are parsed
+    # Then the error names that variable
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(env(**{name: value}))
+
+
+@pytest.mark.parametrize(("value", "expected"), [("jpg", "jpeg"), ("JPG", "jpeg"), ("jpeg", "jpeg")])
+def test_jpg_is_accepted_as_jpeg(value: str, expected: str) -> None:
+    # Given OUTPUT_FORMAT spelled as a file extension
+    # When settings are parsed
+    settings = Settings.from_env(env(OUTPUT_FORMAT=value))
+
+    # Then it is the jpeg format
+    assert settings.output_format == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("PNG", "png"), ("WebP", "webp"), ("JPEG", "jpeg"), (" webp ", "webp")]
+)
+def test_output_format_is_case_insensitive(value: str, expected: str) -> None:
+    # Given OUTPUT_FORMAT in another letter case (or padded)
+    # When settings are parsed
+    settings = Settings.from_env(env(OUTPUT_FORMAT=value))
+
+    # Then it is the canonical lower-case format
+    assert settings.output_format == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("false", False), ("0", False)],
+)
+def test_enterprise_plan_accepts_common_booleans(value: str, expected: bool) -> None:
+    # Given ENTERPRISE_PLAN spelled as a common boolean
+    # When settings are parsed
+    settings = Settings.from_env(env(ENTERPRISE_PLAN=value))
+
+    # Then it is read as that boolean
+    assert settings.enterprise_plan is expected
+
+
+def test_zero_requests_per_minute_is_accepted() -> None:
+    # Given API_REQUESTS_PER_MINUTE at its lower bound
+    # When settings are parsed
+    settings = Settings.from_env(env(API_REQUESTS_PER_MINUTE="0"))
+
+    # Then zero is kept (no client-side limit)
+    assert settings.api_requests_per_minute == 0
+
+
+def test_blank_optional_names_are_unset() -> None:
+    # Given optional resource names set to whitespace (an empty template parameter)
+    # When settings are parsed
+    settings = Settings.from_env(env(STATE_TABLE="  ", EVENT_BUS_NAME=""))
+
+    # Then they are treated as not configured
+    assert (settings.state_table, settings.event_bus_name) == (None, None)
+
+
+def test_error_message_shows_the_bad_value() -> None:
+    # Given an unknown output format
+    # When settings are parsed
+    # Then the message lists the accepted formats and the value received
+    with pytest.raises(SettingsError, match=r"png, webp, jpeg; got 'bmp'"):
+        Settings.from_env(env(OUTPUT_FORMAT="bmp"))
