@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def function_log() -> Iterator[io.StringIO]:
+def function_log() -> io.StringIO:
     return io.StringIO()
 
 
