@@ -16,7 +16,8 @@ from image_cleanup.deadline import Deadline
 from image_cleanup.errors import TransientError
 from image_cleanup.event_sources import EventKind, ObjectRef, event_kind, refs_from_event, refs_from_sqs_body
 from image_cleanup.observability import count, logger, metrics, tracer
-from image_cleanup.runtime import get_service
+from image_cleanup.queue_visibility import Deferrer, NoDeferral
+from image_cleanup.runtime import get_deferrer, get_service
 from image_cleanup.service import CleanupService, Outcome
 
 
@@ -24,11 +25,14 @@ from image_cleanup.service import CleanupService, Outcome
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, get_service())
+    return handle(event, context, get_service(), get_deferrer())
 
 
-def handle(event: dict[str, Any], context: Any, service: CleanupService) -> dict[str, Any]:
-    """Dispatch on the event's shape. Tests call this with a service of their own."""
+def handle(
+    event: dict[str, Any], context: Any, service: CleanupService, deferrer: Deferrer | None = None
+) -> dict[str, Any]:
+    """Dispatch on the event's shape. Tests call this with a service (and deferrer) of their own."""
+    waits = deferrer or NoDeferral()
     service.register_context(context)
     kind = event_kind(event)
     if kind is EventKind.SQS:
@@ -38,7 +42,13 @@ def handle(event: dict[str, Any], context: Any, service: CleanupService) -> dict
 
         def record_handler(record: SQSRecord) -> list[str]:
             logger.set_correlation_id(record.message_id)
-            return [_process(ref, service, context) for ref in refs_from_sqs_body(record.body)]
+            try:
+                return [_process(ref, service, context) for ref in refs_from_sqs_body(record.body)]
+            except TransientError as exc:
+                if exc.retry_after is not None:
+                    # Come back when the wait is over, not after the whole visibility timeout.
+                    waits.defer(record.event_source_arn, record.receipt_handle, exc.retry_after)
+                raise
 
         return dict(process_partial_response(event, record_handler, processor, context))
     if kind is EventKind.S3_TEST:

@@ -24,6 +24,9 @@ EXPECTED_ENVIRONMENT: dict[str, Any] = {
     "STATE_TABLE": {"Ref": "StateTable"},
     "API_REQUESTS_PER_MINUTE": {"Ref": "ApiRequestsPerMinute"},
     "EVENT_BUS_NAME": {"Ref": "EventBus"},
+    "HD_STRATEGY": {"Ref": "HdStrategy"},
+    "MASK_DILATION_PX": {"Ref": "MaskDilationPx"},
+    "FEATHER_PX": {"Ref": "FeatherPx"},
     "POWERTOOLS_SERVICE_NAME": "image-cleanup",
     "POWERTOOLS_METRICS_NAMESPACE": {"Ref": "MetricsNamespace"},
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
@@ -41,6 +44,9 @@ EXPECTED_PARAMETER_DEFAULTS: dict[str, Any] = {
     "InputPrefix": "",
     "AlarmEmail": "",
     "MaximumConcurrency": 2,
+    "HdStrategy": "auto",
+    "MaskDilationPx": 0,
+    "FeatherPx": 0,
 }
 
 

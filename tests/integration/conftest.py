@@ -119,7 +119,7 @@ class Env:
 @pytest.fixture
 def env(moto_endpoint: str, emulator: CleanupEmulator) -> Iterator[Env]:
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    parameters.clear_caches()
     metrics.clear_metrics()
     names = stack_names(f"it-{uuid.uuid4().hex[:8]}")
     world = Env(names, Provisioned("", "", "", ""), moto_endpoint, emulator)

@@ -30,9 +30,7 @@ def png(size: tuple[int, int] = (8, 8), colour: tuple[int, int, int] = (40, 80, 
 
 IMAGE_PNG = png()
 MASK_PNG = png(colour=(255, 255, 255))
-REQUEST = CleanupRequest(
-    image_png=IMAGE_PNG, mask_png=MASK_PNG, response_image_type="png", enterprise_plan=False
-)
+REQUEST = CleanupRequest(image=IMAGE_PNG, mask=MASK_PNG, response_image_type="png", enterprise_plan=False)
 
 
 def response(
@@ -109,9 +107,7 @@ class Harness:
 
 def test_build_body_is_the_documented_json() -> None:
     # Given a request for a webp answer on the enterprise plan
-    request = CleanupRequest(
-        image_png=IMAGE_PNG, mask_png=MASK_PNG, response_image_type="webp", enterprise_plan=True
-    )
+    request = CleanupRequest(image=IMAGE_PNG, mask=MASK_PNG, response_image_type="webp", enterprise_plan=True)
 
     # When the body is built
     document = json.loads(build_body(request))

@@ -59,7 +59,7 @@ def test_load_image_accepts_png_jpeg_webp(fmt: str) -> None:
     data = encode(gradient((32, 16)), fmt)
 
     # When it is loaded
-    image = imaging.load_image(data, "s3://in/photo", LIMITS)
+    image = imaging.load_image(data, "s3://in/photo", LIMITS).image
 
     # Then it is an RGB image of the same size
     assert (image.mode, image.size) == ("RGB", (32, 16))
@@ -130,7 +130,7 @@ def test_load_image_at_exactly_the_pixel_limit_is_accepted() -> None:
     data = encode(gradient((20, 10)), "PNG")
 
     # When it is loaded
-    image = imaging.load_image(data, "s3://in/edge.png", Limits(max_image_pixels=200))
+    image = imaging.load_image(data, "s3://in/edge.png", Limits(max_image_pixels=200)).image
 
     # Then it loads
     assert image.size == (20, 10)
@@ -143,7 +143,7 @@ def test_load_image_applies_exif_orientation() -> None:
     data = encode(gradient((40, 20)), "JPEG", exif=exif.tobytes())
 
     # When it is loaded
-    image = imaging.load_image(data, "s3://in/phone.jpg", LIMITS)
+    image = imaging.load_image(data, "s3://in/phone.jpg", LIMITS).image
 
     # Then it is upright: 20 wide, 40 high
     assert image.size == (20, 40)
@@ -155,7 +155,7 @@ def test_load_image_keeps_alpha() -> None:
     rgba.putpixel((0, 0), (10, 20, 30, 0))
 
     # When it is loaded
-    image = imaging.load_image(encode(rgba, "PNG"), "s3://in/cutout.png", LIMITS)
+    image = imaging.load_image(encode(rgba, "PNG"), "s3://in/cutout.png", LIMITS).image
 
     # Then it is still RGBA with the transparency intact
     assert image.mode == "RGBA"
@@ -168,7 +168,7 @@ def test_load_image_converts_palette_and_grey_to_rgb(mode: str) -> None:
     source = gradient((8, 8)).convert(mode)
 
     # When it is loaded
-    image = imaging.load_image(encode(source, "PNG"), "s3://in/flat.png", LIMITS)
+    image = imaging.load_image(encode(source, "PNG"), "s3://in/flat.png", LIMITS).image
 
     # Then it is RGB
     assert image.mode == "RGB"
@@ -442,8 +442,8 @@ def test_encode_payload_refuses_more_than_the_api_accepts() -> None:
 def test_encode_payload_drops_alpha_and_keeps_masks_grey() -> None:
     # Given an RGBA photo and an L mask
     # When both are encoded for the API
-    photo = Image.open(io.BytesIO(imaging.encode_payload(noise((8, 8), "RGBA"), "p", LIMITS)))
-    mask = Image.open(io.BytesIO(imaging.encode_payload(box_mask((8, 8), (0, 0, 4, 4)), "m", LIMITS)))
+    photo = Image.open(io.BytesIO(imaging.encode_payload(noise((8, 8), "RGBA"), "p", LIMITS)[0]))
+    mask = Image.open(io.BytesIO(imaging.encode_mask_payload(box_mask((8, 8), (0, 0, 4, 4)))))
 
     # Then the photo is an RGB PNG and the mask an L PNG
     assert (photo.format, photo.mode) == ("PNG", "RGB")

@@ -105,6 +105,10 @@ class MemoryStorage:
             body, hashlib.md5(body, usedforsecurity=False).hexdigest(), content_type, dict(metadata)
         )
 
+    def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        stored = self.objects.get((bucket, key))
+        return None if stored is None else dict(stored.metadata)
+
     def result(self, key: str) -> Stored:
         return self.objects[(RESULTS, key)]
 
@@ -120,7 +124,7 @@ class FakeCleaner:
         self.requests.append(request)
         if self._error is not None:
             raise self._error
-        size = decode(request.image_png).size
+        size = decode(request.image).size
         return CleanupAnswer(
             encode(Image.new("RGB", size, CLEANED_COLOUR)), "png", attempts=1, api_seconds=0.01
         )
@@ -273,8 +277,8 @@ def test_pair_sends_the_configured_request(harness: Harness) -> None:
     # Then one request went out with those settings, a PNG photo and a binary PNG mask
     (request,) = harness.cleaner.requests
     assert (request.response_image_type, request.enterprise_plan) == ("webp", True)
-    assert decode(request.image_png).format == "PNG"
-    assert set(decode(request.mask_png).tobytes()) == {0, 255}
+    assert decode(request.image).format == "PNG"
+    assert set(decode(request.mask).tobytes()) == {0, 255}
 
 
 @pytest.mark.parametrize(

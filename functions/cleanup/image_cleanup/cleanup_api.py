@@ -23,6 +23,7 @@ from .api_key import KeyProvider
 from .deadline import Deadline
 from .errors import ErrorCode, PermanentError, TransientError
 from .observability import byte_count, count, logger, milliseconds, tracer
+from .rate_limiter import Limiter, NoLimit
 from .retry_policy import Verdict, backoff_delay, classify_status, parse_retry_after, transient_code
 
 CONNECT_TIMEOUT = 3.05
@@ -36,10 +37,11 @@ _REASON_MAX = 64
 
 @dataclass(frozen=True)
 class CleanupRequest:
-    image_png: bytes
-    mask_png: bytes
+    image: bytes
+    mask: bytes
     response_image_type: str
     enterprise_plan: bool
+    pair_id: str = ""  # for the shared rate limiter's booking; never sent
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,9 @@ def build_body(request: CleanupRequest) -> bytes:
     return b"".join(
         (
             b'{"image_file":"',
-            base64.b64encode(request.image_png),
+            base64.b64encode(request.image),
             b'","mask_file":"',
-            base64.b64encode(request.mask_png),
+            base64.b64encode(request.mask),
             b'","extra":',
             extra,
             b"}",
@@ -94,8 +96,10 @@ class CleanupApiClient:
         reserve_seconds: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        limiter: Limiter | None = None,
     ) -> None:
         self._url = url
+        self._limiter = limiter or NoLimit()
         self._keys = keys
         self._session = session or new_session()
         self._max_attempts = max_attempts
@@ -114,6 +118,8 @@ class CleanupApiClient:
         started = time.monotonic()
         while True:
             attempt += 1
+            # Every attempt spends the provider's quota, retries included: each takes a slot.
+            self._limiter.acquire(request.pair_id, self._affordable_wait(deadline))
             response = self._post(body, key, deadline)
             status = response.status_code
             reason = _reason(response)
@@ -147,6 +153,12 @@ class CleanupApiClient:
                 raise TransientError(code, f"the cleanup API answered {status} {reason or ''}".strip())
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             self._wait_before_retry(attempt, code, status, retry_after, deadline)
+
+    def _affordable_wait(self, deadline: Deadline) -> float:
+        """How long this invocation can wait for a send slot and still make the call."""
+        return max(
+            0.0, min(MAX_IN_INVOCATION_WAIT, deadline.remaining() - self._reserve - 2 * MIN_CALL_SECONDS)
+        )
 
     def _post(self, body: bytes, key: str, deadline: Deadline) -> requests.Response:
         budget = deadline.remaining() - self._reserve

@@ -1,4 +1,4 @@
-"""Image handling with Pillow: load and validate, normalise the mask, compose, encode.
+"""Image handling with Pillow: load and validate, normalise the mask, build payloads, compose, encode.
 
 Pure functions over bytes and PIL images; no AWS, no HTTP. Decisions are made by content, never by
 the key's extension.
@@ -10,31 +10,53 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .errors import ErrorCode, PermanentError
+from .planning import Box
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
 CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
-MASK_THRESHOLD = 127  # mask pixels brighter than this are removed
+MASK_THRESHOLD = 127  # mask values above this are removed: white (or opaque) = remove
 JPEG_QUALITY = 92
 WEBP_QUALITY = 90
+OUTPUT_PNG_COMPRESS_LEVEL = 6
 PAYLOAD_PNG_COMPRESS_LEVEL = 1  # payloads are transient: fast compression beats a few % of bytes
+PAYLOAD_JPEG_QUALITY = 95  # fallback when a PNG payload is over the byte limit (see encode_payload)
+_ORIENTATION = 0x0112
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What we accept and what the provider accepts (16 megapixels and 30 MB per image)."""
+    """What we accept, and what the provider accepts (16 megapixels and 30 MB per image)."""
 
-    max_object_bytes: int = 100 * 1024 * 1024
-    max_image_pixels: int = 16_000_000
+    max_object_bytes: int = 200 * 1024 * 1024
+    max_image_pixels: int = 100_000_000
     api_max_pixels: int = 16_000_000
     api_max_bytes: int = 30 * 1024 * 1024
 
 
-# Decompression bombs: Pillow warns above MAX_IMAGE_PIXELS and refuses above twice that. We check the
-# header against our own limit first; this is the backstop for formats whose header lies.
+# Decompression bombs: Pillow warns above MAX_IMAGE_PIXELS (turned into an error in _open) and refuses
+# above twice that. The header is checked against our own limit first; this is the backstop.
 Image.MAX_IMAGE_PIXELS = Limits().max_image_pixels
+
+
+@dataclass
+class LoadedImage:
+    """The photo as the pipeline works on it: upright, RGB or RGBA, 8 bits per channel.
+
+    ``pristine`` means the uploaded bytes decode to exactly ``image`` (no rotation, no mode change),
+    so they can be sent to the API untouched. ``icc_profile`` and ``exif`` (orientation reset to 1)
+    are carried to the output.
+    """
+
+    image: Image.Image
+    source_format: str
+    pristine: bool
+    icc_profile: bytes | None
+    exif: bytes | None
+    frames: int
 
 
 def check_object_size(name: str, size: int, limits: Limits) -> None:
@@ -72,9 +94,11 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
             ErrorCode.UNSUPPORTED_FORMAT,
             f"{name} is not a recognised image; accepted formats are PNG, JPEG, WEBP",
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's text gives the claimed pixel count ("Image size (N pixels) exceeds limit ...").
         raise PermanentError(
-            ErrorCode.IMAGE_TOO_LARGE, f"{name} decompresses to over the limit of {max_pixels} pixels"
+            ErrorCode.IMAGE_TOO_LARGE,
+            f"{name} was refused as a decompression bomb ({exc}); the limit is {max_pixels} pixels",
         ) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise PermanentError(
@@ -83,21 +107,95 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
     return image
 
 
-def load_image(data: bytes, name: str, limits: Limits) -> Image.Image:
-    """Decode and validate the photo; apply its EXIF orientation; return RGB or RGBA."""
-    image = ImageOps.exif_transpose(_open(data, name, limits.max_image_pixels))
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-    return image.convert("RGBA" if has_alpha else "RGB")
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit integer greyscale to 8-bit L by scaling (Pillow's convert would clip)."""
+    if image.mode in _SIXTEEN_BIT:
+        return image.convert("I").point(lambda value: value / 256).convert("L")
+    return image
 
 
-def load_mask(data: bytes, name: str, image_size: tuple[int, int], limits: Limits) -> Image.Image:
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+
+
+def _to_srgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """CMYK to RGB through its ICC profile when it has one (else Pillow's plain conversion)."""
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            converted = ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")
+            if converted is not None:
+                return converted, ImageCms.ImageCmsProfile(srgb).tobytes()
+        except (ImageCms.PyCMSError, OSError):
+            pass  # a broken profile: fall back to the plain conversion below
+    return image.convert("RGB"), None
+
+
+def _exif_without_orientation(image: Image.Image) -> bytes | None:
+    """The upload's EXIF with orientation reset to 1 (the pixels are already upright), as a copy."""
+    raw = image.info.get("exif")
+    if not isinstance(raw, bytes) or not raw:
+        return None
+    exif = Image.Exif()
+    exif.load(raw)
+    if _ORIENTATION in exif:
+        exif[_ORIENTATION] = 1
+    return exif.tobytes()
+
+
+def _png_bit_depth(data: bytes) -> int:
+    # IHDR is always the first chunk: 8-byte signature, length, type, width, height, then bit depth.
+    return data[24] if len(data) > 24 else 0
+
+
+def load_image(data: bytes, name: str, limits: Limits) -> LoadedImage:
+    """Decode and validate the photo; apply its EXIF orientation; return it as RGB or RGBA.
+
+    Animated images (PNG/WebP) are cleaned on their first frame.
+    """
+    opened = _open(data, name, limits.max_image_pixels)
+    source_format = opened.format or ""
+    frames = int(getattr(opened, "n_frames", 1))
+    icc = opened.info.get("icc_profile")
+    orientation = opened.getexif().get(_ORIENTATION, 1)
+    exif = _exif_without_orientation(opened)
+    source_mode = opened.mode
+    image = ImageOps.exif_transpose(opened) if orientation != 1 else opened
+    if image.mode == "CMYK":
+        image, icc = _to_srgb(image, icc)
+    image = _eight_bit(image)
+    target = "RGBA" if _has_alpha(image) else "RGB"
+    if image.mode != target:
+        image = image.convert(target)
+    pristine = (
+        orientation == 1
+        and source_mode == "RGB"
+        and frames == 1
+        and (source_format != "PNG" or _png_bit_depth(data) == 8)
+    )
+    return LoadedImage(image, source_format, pristine, icc if isinstance(icc, bytes) else None, exif, frames)
+
+
+def load_mask(
+    data: bytes, name: str, image_size: tuple[int, int], limits: Limits, dilation_px: int = 0
+) -> Image.Image:
     """Decode the mask into a binary L image of ``image_size``: 255 = remove, 0 = keep.
 
-    A mask of another size with the same aspect ratio is scaled with nearest-neighbour (no grey seams);
-    another aspect ratio cannot line up with the photo and is refused.
+    Any mode works. A mask drawn as transparency (its alpha is not uniformly opaque) is read by its
+    alpha: opaque = remove. Otherwise brightness decides: white = remove. A mask of another size with
+    the image's aspect ratio is scaled with nearest-neighbour (no grey seams); another aspect ratio
+    cannot line up with the photo and is refused. ``dilation_px`` grows the removed area.
     """
-    mask = ImageOps.exif_transpose(_open(data, name, limits.max_image_pixels))
-    grey = mask.convert("L")
+    opened = _open(data, name, limits.max_image_pixels)
+    mask = ImageOps.exif_transpose(opened)
+    if _has_alpha(mask):
+        alpha = mask.convert("RGBA").getchannel("A")
+        grey = alpha if alpha.getextrema() != (255, 255) else mask.convert("L")
+    else:
+        grey = _eight_bit(mask).convert("L")
     binary = grey.point(lambda value: 255 if value > MASK_THRESHOLD else 0)
     if binary.size != image_size:
         (mw, mh), (iw, ih) = binary.size, image_size
@@ -107,7 +205,31 @@ def load_mask(data: bytes, name: str, image_size: tuple[int, int], limits: Limit
                 f"{name} is {mw}x{mh} but the image is {iw}x{ih}; a mask must have the image's aspect ratio",
             )
         binary = binary.resize(image_size, Image.Resampling.NEAREST)
-    return binary
+    return dilate(binary, dilation_px) if dilation_px > 0 else binary
+
+
+def dilate(mask: Image.Image, pixels: int) -> Image.Image:
+    """Grow the white area by ``pixels`` (a square structuring element), working only near the mask."""
+    bbox = mask.getbbox()
+    if bbox is None:
+        return mask
+    width, height = mask.size
+    pad = pixels + 1
+    region: Box = (
+        max(0, bbox[0] - pad),
+        max(0, bbox[1] - pad),
+        min(width, bbox[2] + pad),
+        min(height, bbox[3] + pad),
+    )
+    grown = mask.crop(region)
+    remaining = pixels
+    while remaining > 0:  # at most 5 pixels per pass keeps each filter kernel small
+        step = min(remaining, 5)
+        grown = grown.filter(ImageFilter.MaxFilter(2 * step + 1))
+        remaining -= step
+    result = mask.copy()
+    result.paste(grown, region[:2])
+    return result
 
 
 def mask_is_empty(mask: Image.Image) -> bool:
@@ -115,28 +237,63 @@ def mask_is_empty(mask: Image.Image) -> bool:
     return mask.getbbox() is None
 
 
-def encode_payload(image: Image.Image, name: str, limits: Limits) -> bytes:
-    """PNG bytes of what the provider receives (colour only: alpha is put back after the call)."""
-    rgb = image if image.mode in {"RGB", "L"} else image.convert("RGB")
+def encode_payload(image: Image.Image, name: str, limits: Limits) -> tuple[bytes, tuple[int, int]]:
+    """Bytes of what the provider receives (colour only: alpha is put back after the call).
+
+    PNG at a fast compression level; if that is over the provider's byte limit, JPEG at quality 95
+    (only pixels inside the mask are taken from the answer, so a near-lossless context costs nothing),
+    and if even that is over, a slightly smaller image. Returns the bytes and the size they encode.
+    """
+    rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
     buffer = io.BytesIO()
     rgb.save(buffer, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
-    data = buffer.getvalue()
-    if len(data) > limits.api_max_bytes:
-        raise PermanentError(
-            ErrorCode.PAYLOAD_TOO_LARGE,
-            f"{name} encodes to {len(data)} bytes, over the provider's limit of {limits.api_max_bytes} bytes",
-        )
-    return data
+    for _ in range(6):
+        if buffer.tell() <= limits.api_max_bytes:
+            return buffer.getvalue(), rgb.size
+        buffer = io.BytesIO()
+        rgb.save(buffer, format="JPEG", quality=PAYLOAD_JPEG_QUALITY)
+        if buffer.tell() <= limits.api_max_bytes:
+            return buffer.getvalue(), rgb.size
+        width, height = rgb.size
+        rgb = rgb.resize((max(1, int(width * 0.85)), max(1, int(height * 0.85))), Image.Resampling.LANCZOS)
+    raise PermanentError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"{name} does not encode under the provider's limit of {limits.api_max_bytes} bytes",
+    )
+
+
+def encode_mask_payload(mask: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
 
 
 def decode_api_image(data: bytes, expected_size: tuple[int, int]) -> Image.Image:
     """Decode the provider's answer; scale it back if it came in another size of the same aspect ratio."""
     try:
-        image = Image.open(io.BytesIO(data))
-        if image.format not in ALLOWED_FORMATS:
-            raise PermanentError(ErrorCode.API_BAD_RESPONSE, f"the API answered with format {image.format}")
-        image.load()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format not in ALLOWED_FORMATS:
+                raise PermanentError(
+                    ErrorCode.API_BAD_RESPONSE, f"the API answered with format {image.format}"
+                )
+            (aw, ah), (ew, eh) = image.size, expected_size
+            if aw * ah > 4 * ew * eh:
+                # Checked from the header: never decode an answer far larger than what was asked for.
+                raise PermanentError(
+                    ErrorCode.API_BAD_RESPONSE,
+                    f"the API answered with a {aw}x{ah} image for a {ew}x{eh} request",
+                )
+            image.load()
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
         raise PermanentError(
             ErrorCode.API_BAD_RESPONSE, "the API answered with bytes that are not an image"
         ) from None
@@ -147,36 +304,62 @@ def decode_api_image(data: bytes, expected_size: tuple[int, int]) -> Image.Image
                 ErrorCode.API_BAD_RESPONSE,
                 f"the API answered with a {aw}x{ah} image for a {ew}x{eh} request",
             )
-        return image.resize(expected_size, Image.Resampling.LANCZOS).convert("RGB")
+        return image.convert("RGB").resize(expected_size, Image.Resampling.LANCZOS)
     return image.convert("RGB")
 
 
-def compose(original: Image.Image, cleaned: Image.Image, mask: Image.Image) -> Image.Image:
-    """Take the provider's pixels only inside the mask; every pixel outside stays the original's.
+def feathered(mask: Image.Image, feather_px: int) -> Image.Image:
+    """A soft mask: fully 255 inside the mask, falling off over a band of about twice ``feather_px``
+    outside it. Only that band mixes the API's pixels with the original's."""
+    if feather_px <= 0:
+        return mask
+    return ImageChops.lighter(mask, mask.filter(ImageFilter.GaussianBlur(feather_px)))
 
-    The original's alpha channel, if any, is kept as it was.
+
+def compose_into(
+    original: Image.Image, cleaned: Image.Image, mask: Image.Image, box: Box, feather_px: int = 0
+) -> None:
+    """Paste the API's pixels into ``original`` (in place) only where the mask says so, within ``box``.
+
+    ``cleaned`` has the box's size. Every pixel outside the mask (outside its feather band, if any)
+    keeps the original's exact value; an RGBA original keeps its alpha channel everywhere.
     """
+    region = original.crop(box)
+    region_mask = feathered(mask.crop(box), feather_px)
+    colour = Image.composite(cleaned.convert("RGB"), region.convert("RGB"), region_mask)
     if original.mode == "RGBA":
-        colour = Image.composite(cleaned.convert("RGB"), original.convert("RGB"), mask)
-        colour.putalpha(original.getchannel("A"))
-        return colour
-    return Image.composite(cleaned.convert(original.mode), original, mask)
+        colour.putalpha(region.getchannel("A"))
+    original.paste(colour, box[:2])
 
 
-def encode_output(image: Image.Image, output_format: str) -> tuple[bytes, str]:
-    """Encode the result; return the bytes and their Content-Type."""
+def compose(original: Image.Image, cleaned: Image.Image, mask: Image.Image) -> Image.Image:
+    """Whole-image compose on a copy: the API's pixels inside the mask, the original's elsewhere."""
+    result = original.copy()
+    compose_into(result, cleaned, mask, (0, 0, *original.size))
+    return result
+
+
+def encode_output(
+    image: Image.Image, output_format: str, icc_profile: bytes | None = None, exif: bytes | None = None
+) -> tuple[bytes, str]:
+    """Encode the result, carrying the ICC profile and EXIF (orientation reset); return bytes and type."""
+    extra: dict[str, bytes] = {}
+    if icc_profile:
+        extra["icc_profile"] = icc_profile
+    if exif:
+        extra["exif"] = exif
     buffer = io.BytesIO()
     if output_format == "png":
-        image.save(buffer, format="PNG", compress_level=6)
+        image.save(buffer, format="PNG", compress_level=OUTPUT_PNG_COMPRESS_LEVEL, **extra)
     elif output_format == "webp":
-        image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4)
+        image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4, **extra)
     elif output_format == "jpeg":
         flat = image
         if image.mode == "RGBA":
             # JPEG has no alpha: flatten on white, the usual background of product shots.
             flat = Image.new("RGB", image.size, (255, 255, 255))
             flat.paste(image, mask=image.getchannel("A"))
-        flat.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+        flat.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True, **extra)
     else:
         raise ValueError(f"unknown output format {output_format!r}")
     return buffer.getvalue(), CONTENT_TYPES[output_format]

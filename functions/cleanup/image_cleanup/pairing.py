@@ -6,6 +6,8 @@ may see a complete pair (they raced); idempotency downstream makes that one paid
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -40,6 +42,12 @@ class Pair:
             "mask": self.mask.key,
             "mask_etag": self.mask.etag,
         }
+
+    @property
+    def pair_id(self) -> str:
+        """A short stable digest of the identity (for bookings and logs; no key material in it)."""
+        digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode("utf-8"))
+        return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from .api_key import SecretsManagerKeyProvider
 from .cleanup_api import CleanupApiClient, new_session
 from .idempotency_guard import NoGuard, PairOnce
 from .publisher import EventBridgePublisher, NoEvents, Publisher
+from .queue_visibility import SqsDeferrer
+from .rate_limiter import DynamoDbSlotScheduler, Limiter, NoLimit
 from .service import CleanupService
 from .settings import Settings
 from .storage import S3Storage
@@ -18,14 +20,26 @@ from .storage import S3Storage
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=30)
 _lock = threading.Lock()
 _service: CleanupService | None = None
+_deferrer: SqsDeferrer | None = None
 
 
 def build_service(settings: Settings) -> CleanupService:
     """Wire the real adapters for ``settings``. AWS_ENDPOINT_URL, if set, is honoured by boto3 itself."""
     storage = S3Storage(boto3.client("s3", config=_BOTO_CONFIG))
     keys = SecretsManagerKeyProvider(settings.api_key_secret_id, settings.secret_max_age_seconds)
+    limiter: Limiter = NoLimit()
+    if settings.state_table and settings.api_requests_per_minute > 0:
+        limiter = DynamoDbSlotScheduler(
+            boto3.client("dynamodb", config=_BOTO_CONFIG),
+            settings.state_table,
+            settings.api_requests_per_minute,
+        )
     cleaner = CleanupApiClient(
-        settings.cleanup_api_url, keys, session=new_session(), max_attempts=settings.api_max_attempts
+        settings.cleanup_api_url,
+        keys,
+        session=new_session(),
+        max_attempts=settings.api_max_attempts,
+        limiter=limiter,
     )
     publisher: Publisher = NoEvents()
     if settings.event_bus_name:
@@ -47,8 +61,19 @@ def get_service() -> CleanupService:
         return _service
 
 
+def get_deferrer() -> SqsDeferrer:
+    """The execution environment's SQS visibility adapter."""
+    global _deferrer
+    with _lock:
+        if _deferrer is None:
+            _deferrer = SqsDeferrer(lambda: boto3.client("sqs", config=_BOTO_CONFIG))
+        return _deferrer
+
+
 def reset_service() -> None:
     """Forget the cached service (after the environment changed: local stack restarts, tests)."""
     global _service
+    global _deferrer
     with _lock:
         _service = None
+        _deferrer = None

@@ -13,15 +13,19 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
+from PIL import Image
+
 from . import imaging
 from .cleanup_api import CleanupAnswer, CleanupRequest
 from .deadline import Deadline
-from .errors import PermanentError, TransientError
+from .errors import ErrorCode, PermanentError, TransientError
 from .event_sources import ObjectRef
 from .idempotency_guard import NoGuard, PairOnce
 from .naming import error_report_key, parse_key, result_key
 from .observability import count, logger
 from .pairing import Ambiguous, Gone, Pair, Waiting, resolve_pair
+from .payload import build_payload
+from .planning import PlanLimits, plan_request
 from .publisher import FAILED, SUCCEEDED, Publisher
 from .settings import Settings
 from .storage import Storage, error_report_body
@@ -82,8 +86,40 @@ class CleanupService:
         if isinstance(resolution, Ambiguous):
             return self._report_ambiguous(ref.bucket, resolution)
         identity = resolution.identity()
-        summary = self._guard.run(identity, lambda _: self._announce(self._clean_pair(resolution, deadline)))
+        summary = self._guard.run(identity, lambda _: self._clean_and_announce(resolution, deadline))
         return self._finish(summary)
+
+    def _clean_and_announce(self, pair: Pair, deadline: Deadline) -> dict[str, Any]:
+        done = self._already_done(pair)
+        if done is not None:
+            return done
+        return self._announce(self._clean_pair(pair, deadline))
+
+    def _already_done(self, pair: Pair) -> dict[str, Any] | None:
+        """The outcome already in the results bucket for exactly these sources (same ETags), if any.
+
+        This is the guard of last resort (no STATE_TABLE, or an expired idempotency record): a pair whose
+        result or error report carries both source ETags is not cleaned, written or announced again.
+        """
+        bucket = self._settings.results_bucket
+        for status, key in (
+            ("succeeded", result_key(pair.prefix, pair.stem, self._settings.output_format)),
+            ("failed", error_report_key(pair.prefix, pair.stem)),
+        ):
+            found = self._storage.metadata(bucket, key)
+            if (
+                found is not None
+                and found.get("source-image-etag") == pair.image.etag
+                and found.get("source-mask-etag") == pair.mask.etag
+            ):
+                where = "result" if status == "succeeded" else "report"
+                return {
+                    "status": status,
+                    "already_done": True,
+                    **self._pair_fields(pair),
+                    where: {"bucket": bucket, "key": key},
+                }
+        return None
 
     def _announce(self, summary: dict[str, Any]) -> dict[str, Any]:
         """One event per pair, sent inside the claimed work so a duplicate delivery sends none.
@@ -101,10 +137,10 @@ class CleanupService:
 
     def _finish(self, summary: dict[str, Any]) -> Outcome:
         status: Status = "succeeded" if summary.get("status") == "succeeded" else "failed"
-        if summary.get("replayed"):
+        if summary.get("replayed") or summary.get("already_done"):
             count("PairsDeduplicated")
             logger.info(
-                "duplicate delivery: the stored outcome was replayed, nothing paid",
+                "duplicate delivery: the outcome already exists, nothing paid",
                 extra={"outcome": summary},
             )
         elif status == "succeeded":
@@ -134,23 +170,40 @@ class CleanupService:
         timings["read"] = time.monotonic() - mark
 
         mark = time.monotonic()
-        image = imaging.load_image(image_bytes, image_name, limits)
-        mask = imaging.load_mask(mask_bytes, mask_name, image.size, limits)
-        del image_bytes, mask_bytes
+        loaded = imaging.load_image(image_bytes, image_name, limits)
+        settings = self._settings
+        mask = imaging.load_mask(mask_bytes, mask_name, loaded.image.size, limits, settings.mask_dilation_px)
+        del mask_bytes
         timings["decode"] = time.monotonic() - mark
 
         api: dict[str, Any] = {"called": False}
-        if imaging.mask_is_empty(mask):
+        bbox = mask.getbbox()
+        if bbox is None:
             count("PairsEmptyMask")
             logger.info("mask is empty: nothing to remove, no API call", extra={"mask": pair.mask.key})
-            result = image
         else:
+            plan = plan_request(
+                settings.hd_strategy,
+                loaded.image.size,
+                bbox,
+                PlanLimits(api_max_pixels=limits.api_max_pixels, crop_margin_px=settings.hd_crop_margin_px),
+            )
+            if plan is None:
+                width, height = loaded.image.size
+                raise PermanentError(
+                    ErrorCode.IMAGE_TOO_LARGE,
+                    f"{image_name} is {width}x{height} = {width * height} pixels, over the provider's "
+                    f"limit of {limits.api_max_pixels} (HD_STRATEGY=original sends the image unchanged)",
+                )
             mark = time.monotonic()
+            payload = build_payload(loaded, image_bytes, mask, plan, image_name, limits)
+            del image_bytes
             request = CleanupRequest(
-                image_png=imaging.encode_payload(image, image_name, limits),
-                mask_png=imaging.encode_payload(mask, mask_name, limits),
-                response_image_type=self._settings.output_format,
-                enterprise_plan=self._settings.enterprise_plan,
+                pair_id=pair.pair_id,
+                image=payload.image,
+                mask=payload.mask,
+                response_image_type=settings.output_format,
+                enterprise_plan=settings.enterprise_plan,
             )
             timings["encode_payload"] = time.monotonic() - mark
             answer = self._cleaner.clean(request, deadline)
@@ -158,15 +211,24 @@ class CleanupService:
             api = {
                 "called": True,
                 "attempts": answer.attempts,
-                "bytes_sent": len(request.image_png) + len(request.mask_png),
+                "bytes_sent": len(payload.image) + len(payload.mask),
+                "strategy": plan.strategy.value,
+                "region": list(plan.box),
+                "sent_size": list(payload.sent_size),
+                "original_bytes": payload.original_bytes,
             }
             mark = time.monotonic()
-            cleaned = imaging.decode_api_image(answer.image, image.size)
-            result = imaging.compose(image, cleaned, mask)
+            cleaned = imaging.decode_api_image(answer.image, payload.sent_size)
+            if cleaned.size != plan.box_size:
+                cleaned = cleaned.resize(plan.box_size, Image.Resampling.LANCZOS)
+            imaging.compose_into(loaded.image, cleaned, mask, plan.box, settings.feather_px)
             timings["compose"] = time.monotonic() - mark
+        result = loaded.image
 
         mark = time.monotonic()
-        body, content_type = imaging.encode_output(result, self._settings.output_format)
+        body, content_type = imaging.encode_output(
+            result, self._settings.output_format, loaded.icc_profile, loaded.exif
+        )
         key = result_key(pair.prefix, pair.stem, self._settings.output_format)
         self._storage.write(self._settings.results_bucket, key, body, content_type, self._provenance(pair))
         timings["write"] = time.monotonic() - mark
@@ -174,8 +236,8 @@ class CleanupService:
             "status": "succeeded",
             **self._pair_fields(pair),
             "result": {"bucket": self._settings.results_bucket, "key": key, "content_type": content_type},
-            "width": image.width,
-            "height": image.height,
+            "width": result.width,
+            "height": result.height,
             "bytes_out": len(body),
             "api": api,
             "timings_ms": {name: round(seconds * 1000, 1) for name, seconds in timings.items()},

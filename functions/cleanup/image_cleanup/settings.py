@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlparse
 
+from .planning import HdStrategy
+
 OutputFormat = Literal["png", "webp", "jpeg"]
 
 DEFAULT_CLEANUP_API_URL = "https://api.novita.ai/v3/cleanup"
@@ -40,6 +42,10 @@ class Settings:
     secret_max_age_seconds: int = 300
     api_max_attempts: int = 3
     idempotency_expiry_seconds: int = 15 * 24 * 3600
+    hd_strategy: HdStrategy = HdStrategy.AUTO
+    hd_crop_margin_px: int = 128
+    mask_dilation_px: int = 0
+    feather_px: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +66,10 @@ class Settings:
             idempotency_expiry_seconds=_integer(
                 env, "IDEMPOTENCY_EXPIRY_SECONDS", default=15 * 24 * 3600, minimum=60
             ),
+            hd_strategy=_hd_strategy(env, "HD_STRATEGY"),
+            hd_crop_margin_px=_integer(env, "HD_CROP_MARGIN_PX", default=128, minimum=0, maximum=4096),
+            mask_dilation_px=_integer(env, "MASK_DILATION_PX", default=0, minimum=0, maximum=256),
+            feather_px=_integer(env, "FEATHER_PX", default=0, minimum=0, maximum=64),
         )
 
 
@@ -98,6 +108,15 @@ def _output_format(env: Mapping[str, str], name: str) -> OutputFormat:
         if fmt == value:
             return fmt
     raise SettingsError(f"environment variable {name} must be one of png, webp, jpeg; got {value!r}")
+
+
+def _hd_strategy(env: Mapping[str, str], name: str) -> HdStrategy:
+    value = (_optional(env, name) or "auto").lower()
+    try:
+        return HdStrategy(value)
+    except ValueError:
+        choices = ", ".join(strategy.value for strategy in HdStrategy)
+        raise SettingsError(f"environment variable {name} must be one of {choices}; got {value!r}") from None
 
 
 def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:

@@ -27,6 +27,8 @@ class Storage(Protocol):
         self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
     ) -> None: ...
 
+    def metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
+
 
 class S3Storage:
     """Storage on S3 through a boto3 client (created once per execution environment)."""
@@ -53,6 +55,20 @@ class S3Storage:
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
         return body
+
+    @tracer.capture_method(capture_response=False)
+    def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        """The object's user metadata, or None when it does not exist."""
+        try:
+            head = self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") in _MISSING:
+                return None
+            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
+        except BotoCoreError as exc:
+            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
+        found: dict[str, str] = head.get("Metadata", {})
+        return found
 
     @tracer.capture_method(capture_response=False)
     def write(

@@ -1,0 +1,154 @@
+"""The payload sent to the provider for one pair, built from real (small) Pillow images."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from PIL import Image
+
+from image_cleanup import imaging
+from image_cleanup.imaging import Limits
+from image_cleanup.payload import Payload, build_payload
+from image_cleanup.planning import Box, HdStrategy, Plan
+
+LIMITS = Limits()
+SIZE = (64, 48)
+WHOLE: Box = (0, 0, *SIZE)
+EXIF_ORIENTATION = 0x0112
+
+
+def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def gradient(size: tuple[int, int]) -> Image.Image:
+    image = Image.new("RGB", size)
+    image.putdata(
+        [(x * 255 // size[0], y * 255 // size[1], 128) for y in range(size[1]) for x in range(size[0])]
+    )
+    return image
+
+
+def box_mask(size: tuple[int, int], box: Box) -> Image.Image:
+    mask = Image.new("L", size, 0)
+    mask.paste(255, box)
+    return mask
+
+
+def decoded(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def build(upload: bytes, plan: Plan, mask: Image.Image, limits: Limits = LIMITS) -> Payload:
+    loaded = imaging.load_image(upload, "s3://in/photo", limits)
+    return build_payload(loaded, upload, mask, plan, "s3://in/photo", limits)
+
+
+def test_a_pristine_jpeg_sent_whole_at_full_scale_travels_untouched() -> None:
+    # Given a plain RGB JPEG upload and a whole-image plan at full scale
+    upload = encode(gradient(SIZE), "JPEG")
+    plan = Plan(HdStrategy.AUTO, WHOLE, 1.0, True)
+
+    # When the payload is built
+    payload = build(upload, plan, box_mask(SIZE, (10, 10, 20, 20)))
+
+    # Then the upload's own bytes are sent, with a full-size mask
+    assert payload.original_bytes is True
+    assert payload.image == upload
+    assert payload.sent_size == SIZE
+    assert decoded(payload.mask).size == SIZE
+
+
+def test_a_crop_plan_sends_the_box_as_png_with_a_mask_of_the_same_size() -> None:
+    # Given a pristine upload and a plan for the box (8, 4)-(40, 28)
+    source = gradient(SIZE)
+    upload = encode(source, "PNG")
+    box: Box = (8, 4, 40, 28)
+    plan = Plan(HdStrategy.CROP, box, 1.0, False)
+
+    # When the payload is built
+    payload = build(upload, plan, box_mask(SIZE, (16, 8, 24, 16)))
+
+    # Then the image is a PNG of exactly the box's pixels, and the mask is the box's part of the mask
+    image, mask = decoded(payload.image), decoded(payload.mask)
+    assert payload.original_bytes is False
+    assert payload.sent_size == (32, 24)
+    assert (image.format, image.size, mask.size) == ("PNG", (32, 24), (32, 24))
+    assert image.tobytes() == source.crop(box).tobytes()
+    assert mask.getbbox() == (8, 4, 16, 12)
+
+
+def test_a_scaled_plan_sends_image_and_mask_at_the_sent_size() -> None:
+    # Given a pristine upload and a whole-image plan at half scale
+    upload = encode(gradient(SIZE), "PNG")
+    plan = Plan(HdStrategy.RESIZE, WHOLE, 0.5, True)
+
+    # When the payload is built
+    payload = build(upload, plan, box_mask(SIZE, (16, 16, 32, 32)))
+
+    # Then both are at the plan's sent size, the mask still binary (nearest neighbour)
+    image, mask = decoded(payload.image), decoded(payload.mask)
+    assert payload.original_bytes is False
+    assert payload.sent_size == plan.sent_size == (32, 24)
+    assert image.size == mask.size == (32, 24)
+    assert set(mask.tobytes()) == {0, 255}
+
+
+def test_a_scaled_crop_sends_the_scaled_box() -> None:
+    # Given a crop plan for a 40x20 box at a quarter scale
+    upload = encode(gradient(SIZE), "PNG")
+    plan = Plan(HdStrategy.CROP, (4, 4, 44, 24), 0.25, False)
+
+    # When the payload is built
+    payload = build(upload, plan, box_mask(SIZE, (10, 10, 20, 20)))
+
+    # Then image and mask are the scaled box size
+    assert payload.sent_size == plan.sent_size == (10, 5)
+    assert decoded(payload.image).size == decoded(payload.mask).size == (10, 5)
+
+
+def test_an_exif_rotated_upload_is_re_encoded_even_for_a_whole_plan() -> None:
+    # Given a 40x20 JPEG whose EXIF says "rotate 90° to display" and a whole-image plan
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = 6
+    upload = encode(gradient((40, 20)), "JPEG", exif=exif.tobytes())
+    plan = Plan(HdStrategy.AUTO, (0, 0, 20, 40), 1.0, True)
+
+    # When the payload is built
+    payload = build(upload, plan, box_mask((20, 40), (2, 2, 8, 8)))
+
+    # Then the upright pixels are encoded anew (the provider would not rotate the upload)
+    assert payload.original_bytes is False
+    assert payload.image != upload
+    assert decoded(payload.image).size == payload.sent_size == (20, 40)
+
+
+def test_an_upload_over_the_byte_limit_is_re_encoded() -> None:
+    # Given a flat JPEG upload one byte over the provider's byte limit (its PNG is far smaller)
+    upload = encode(Image.new("RGB", SIZE, (30, 60, 90)), "JPEG")
+    limits = Limits(api_max_bytes=len(upload) - 1)
+
+    # When the payload is built for a whole plan at full scale
+    payload = build(upload, Plan(HdStrategy.AUTO, WHOLE, 1.0, True), box_mask(SIZE, (0, 0, 8, 8)), limits)
+
+    # Then the pixels are re-encoded under the limit
+    assert payload.original_bytes is False
+    assert len(payload.image) <= limits.api_max_bytes
+    assert decoded(payload.image).format == "PNG"
+
+
+def test_a_rgba_upload_sends_colour_only() -> None:
+    # Given an RGBA PNG upload (never pristine) and a whole plan
+    upload = encode(Image.new("RGBA", SIZE, (30, 60, 90, 128)), "PNG")
+
+    # When the payload is built
+    payload = build(upload, Plan(HdStrategy.AUTO, WHOLE, 1.0, True), box_mask(SIZE, (0, 0, 8, 8)))
+
+    # Then an RGB PNG is sent (alpha is put back after the call)
+    assert payload.original_bytes is False
+    assert decoded(payload.image).mode == "RGB"
