@@ -79,6 +79,7 @@ class LocalStack:
         self._moto: ThreadedMotoServer | None = None
         self._saved_env: dict[str, str | None] = {}
         self.poller: QueuePoller | None = None
+        self._stdout: contextlib.redirect_stdout[IO[str]] | None = None
         self.endpoint_url = ""
         self.queue_url = ""
         self.dlq_url = ""
@@ -105,6 +106,10 @@ class LocalStack:
         if self.poller is not None:
             self.poller.stop()
             self.poller = None
+        if self._stdout is not None:
+            self._stdout.__exit__(None, None, None)
+            self._stdout = None
+            _send_function_logs_to(sys.stdout)
         self.emulator.stop()
         if self._moto is not None:
             self._moto.stop()
@@ -145,14 +150,16 @@ class LocalStack:
         from app import lambda_handler  # imported late: the environment must be in place first
 
         _reset_function_caches()
-        handler = (
-            lambda_handler if self._function_log is None else _logging_to(self._function_log, lambda_handler)
-        )
+        if self._function_log is not None:
+            # Powertools prints EMF metrics to stdout: while the stack runs, stdout is the function's log.
+            _send_function_logs_to(self._function_log)
+            self._stdout = contextlib.redirect_stdout(self._function_log)
+            self._stdout.__enter__()
         self.poller = QueuePoller(
             self.client("sqs"),
             self.queue_url,
             self.queue_arn,
-            handler,
+            lambda_handler,
             batch_size=self._batch_size,
             max_concurrency=self._max_concurrency,
             function_timeout=self._function_timeout,
@@ -233,21 +240,13 @@ def _reset_function_caches() -> None:
         parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
-def _logging_to(stream: IO[str], handler: Any) -> Any:
-    """Send the function's JSON logs and EMF metrics to ``stream`` instead of the terminal."""
+def _send_function_logs_to(stream: IO[str]) -> None:
+    """Point the function's JSON log handler at ``stream`` (its EMF metrics follow sys.stdout)."""
     from image_cleanup.observability import logger
 
-    lock = threading.Lock()
     for log_handler in logger.handlers:
         if hasattr(log_handler, "setStream"):
             log_handler.setStream(stream)
-
-    def invoke(event: dict[str, Any], context: Any) -> Any:
-        # EMF metrics are printed to stdout; redirect them, one invocation at a time on stdout.
-        with lock, contextlib.redirect_stdout(stream):
-            return handler(event, context)
-
-    return invoke
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ UNIT_ENV = {
 }
 os.environ.update(UNIT_ENV)
 
-from image_cleanup.observability import SERVICE, logger, metrics  # noqa: E402
+from image_cleanup.observability import SERVICE, metrics  # noqa: E402
 
 
 class NetworkBlockedError(RuntimeError):
@@ -50,31 +49,6 @@ def _clear_metrics() -> Iterator[None]:
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()
-
-
-class _CurrentStdout:
-    """A stream that writes to whatever ``sys.stdout`` is at the time of writing."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-@pytest.fixture(autouse=True)
-def _logs_to_current_stdout() -> Iterator[None]:
-    """Powertools binds its handler to the stdout of import time, a capture pytest closes later.
-
-    Pointing it at the current stdout keeps the function's log lines in each test's captured output
-    (shown on failure, readable with capsys).
-    """
-    handler = logger.registered_handler
-    assert isinstance(handler, logging.StreamHandler)
-    previous = handler.stream
-    handler.stream = _CurrentStdout()
-    yield
-    handler.stream = previous
 
 
 @pytest.fixture

@@ -1,0 +1,240 @@
+"""Reliability against moto and the emulator: one paid call per pair, the shared request budget,
+deferral through SQS, and a defined outcome for every fault, one kind at a time."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from app import handle
+from image_cleanup.queue_visibility import SqsDeferrer
+from tests.event_builders import s3_notification, sqs_s3_event
+from tests.integration.conftest import Env, mask_png, photo_png
+
+
+def put_pair(env: Env, stem: str) -> None:
+    env.put(f"{stem}.png", photo_png())
+    env.put(f"{stem}_mask.png", mask_png())
+
+
+def queued_event(env: Env, key: str) -> dict[str, Any]:
+    """Send the S3 notification for ``key`` through the real intake queue and receive it, as the
+    event source mapping would: the record carries a real receipt handle."""
+    sqs = env.client("sqs")
+    body = json.dumps(s3_notification(env.names.input_bucket, [key]))
+    sqs.send_message(QueueUrl=env.created.queue_url, MessageBody=body)
+    (message,) = sqs.receive_message(QueueUrl=env.created.queue_url, MaxNumberOfMessages=1)["Messages"]
+    event = sqs_s3_event(env.names.input_bucket, [[key]], queue_arn=env.created.queue_arn)
+    event["Records"][0].update({"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"]})
+    return event
+
+
+def visible_after(env: Env, seconds: float) -> bool:
+    """Whether the queue hands out a message within ``seconds``."""
+    sqs = env.client("sqs")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if sqs.receive_message(QueueUrl=env.created.queue_url, WaitTimeSeconds=1).get("Messages"):
+            return True
+    return False
+
+
+def test_a_result_that_exists_for_the_same_sources_is_not_paid_again(env: Env, context) -> None:
+    # Given a pair already cleaned, and no idempotency table (the results bucket is the last guard)
+    put_pair(env, "again/a")
+    service = env.service(STATE_TABLE="")
+    handle(sqs_s3_event(env.names.input_bucket, [["again/a_mask.png"]]), context, service)
+    assert env.emulator.stats.billed == 1
+    writes_before = env.result("again/a.png")[1]["LastModified"]
+    # When the same pair is delivered again later
+    response = handle(
+        sqs_s3_event(env.names.input_bucket, [["again/a.png"]]), context, env.service(STATE_TABLE="")
+    )
+    # Then nothing is called and nothing is written
+    assert response == {"batchItemFailures": []}
+    assert env.emulator.stats.requests == 1
+    assert env.result("again/a.png")[1]["LastModified"] == writes_before
+
+
+def test_a_permanent_failure_is_not_paid_again_on_redelivery(env: Env, context) -> None:
+    # Given a pair the provider refused with 400 (an error report carries both ETags)
+    env.emulator.script({"status": 400, "reason": "INVALID_IMAGE_FORMAT"})
+    put_pair(env, "again/b")
+    handle(sqs_s3_event(env.names.input_bucket, [["again/b_mask.png"]]), context, env.service(STATE_TABLE=""))
+    # When the image's own event arrives afterwards
+    handle(sqs_s3_event(env.names.input_bucket, [["again/b.png"]]), context, env.service(STATE_TABLE=""))
+    # Then the provider saw one request only
+    assert env.emulator.stats.requests == 1
+
+
+def test_image_and_mask_processed_at_the_same_moment_pay_once(env: Env, context) -> None:
+    # Given a complete pair, and a provider slow enough for both events to overlap
+    put_pair(env, "race/a")
+    env.emulator.script({"latency": 1.5})
+    service = env.service()
+    responses: list[dict[str, Any]] = []
+    events = [sqs_s3_event(env.names.input_bucket, [[key]]) for key in ("race/a.png", "race/a_mask.png")]
+    # When both events are handled concurrently
+    threads = [
+        threading.Thread(target=lambda e=e: responses.append(handle(e, context, service))) for e in events
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then one call was paid; the loser went back to the queue (PAIR_IN_PROGRESS) ...
+    assert env.emulator.stats.billed == 1
+    failed = [r for r in responses if r["batchItemFailures"]]
+    assert len(failed) == 1
+    # ... and its redelivery replays the stored outcome without a second call
+    for event in events:
+        assert handle(event, context, service) == {"batchItemFailures": []}
+    assert env.emulator.stats.billed == 1
+    assert [e["detail-type"] for e in env.events()] == ["Cleanup Succeeded"]
+
+
+def test_the_shared_budget_spaces_calls_at_the_quota(env: Env, context) -> None:
+    # Given a budget of 30 requests a minute (one every ~2 s) and three pairs
+    for index in range(3):
+        put_pair(env, f"budget/{index}")
+    service = env.service(API_REQUESTS_PER_MINUTE="30")
+    started = time.monotonic()
+    # When they are processed one after the other
+    for index in range(3):
+        response = handle(
+            sqs_s3_event(env.names.input_bucket, [[f"budget/{index}_mask.png"]]), context, service
+        )
+        assert response == {"batchItemFailures": []}
+    # Then the three calls took at least two intervals: the limiter waited for its slots
+    assert env.emulator.stats.billed == 3
+    assert time.monotonic() - started >= 2 * 2.0
+
+
+def test_no_slot_soon_enough_defers_the_record_in_the_queue(env: Env, context) -> None:
+    # Given a budget of 1 request a minute, already spent by a first pair
+    put_pair(env, "defer/a")
+    put_pair(env, "defer/b")
+    service = env.service(API_REQUESTS_PER_MINUTE="1")
+    handle(sqs_s3_event(env.names.input_bucket, [["defer/a_mask.png"]]), context, service)
+    event = queued_event(env, "defer/b_mask.png")
+    # When the second pair's record is handled
+    response = handle(event, context, service, SqsDeferrer(lambda: env.client("sqs")))
+    # Then it is a batch item failure without a call, and SQS keeps it invisible until its slot (~60 s)
+    assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    assert env.emulator.stats.requests == 1
+    assert not visible_after(env, 3)
+    attributes = env.client("sqs").get_queue_attributes(
+        QueueUrl=env.created.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_a_long_retry_after_defers_the_record_instead_of_sleeping(env: Env, context) -> None:
+    # Given the provider answers 429 with Retry-After: 45
+    env.emulator.script({"status": 429, "retry_after": 45})
+    put_pair(env, "ra/a")
+    event = queued_event(env, "ra/a_mask.png")
+    started = time.monotonic()
+    # When the record is handled
+    response = handle(event, context, env.service(), SqsDeferrer(lambda: env.client("sqs")))
+    # Then the invocation returned at once and the record stays hidden for about that long
+    assert time.monotonic() - started < 10
+    assert len(response["batchItemFailures"]) == 1
+    assert not visible_after(env, 3)
+
+
+@pytest.mark.parametrize(
+    ("faults", "calls", "outcome"),
+    [
+        ([{"status": 500}], [500, 200], "succeeded"),
+        ([{"status": 504}, {"status": 503}], [504, 503, 200], "succeeded"),
+        ([{"kind": "drop"}], [0, 200], "succeeded"),
+        ([{"status": 502}] * 3, [502] * 3, "retried"),
+        ([{"kind": "drop"}] * 3, [0] * 3, "retried"),
+        ([{"status": 401}, {"status": 401}], [401, 401], "retried"),
+        ([{"status": 400, "reason": "BILLING_BALANCE_NOT_ENOUGH"}], [400], "retried"),
+        ([{"status": 404}], [404], "retried"),
+        ([{"status": 400, "reason": "IMAGE_EXCEEDS_MAX_RESOLUTION"}], [400], "failed"),
+        ([{"kind": "malformed_json"}], [200], "failed"),
+        ([{"kind": "bad_base64"}], [200], "failed"),
+        ([{"kind": "wrong_format"}], [200], "failed"),
+    ],
+    ids=[
+        "500-then-ok",
+        "504-503-then-ok",
+        "dropped-connection-then-ok",
+        "502-every-attempt",
+        "dropped-every-attempt",
+        "401-after-refetch",
+        "billing-balance",
+        "wrong-endpoint-404",
+        "400-resolution",
+        "malformed-json",
+        "bad-base64",
+        "wrong-format",
+    ],
+)
+def test_each_api_fault_has_its_outcome_and_call_count(
+    env: Env, context, faults: list[dict[str, Any]], calls: list[int], outcome: str
+) -> None:
+    # Given the provider misbehaves in one way
+    env.emulator.script(*faults)
+    put_pair(env, "fault/a")
+    # When the pair is processed
+    response = handle(sqs_s3_event(env.names.input_bucket, [["fault/a_mask.png"]]), context, env.service())
+    # Then the outcome and the exact calls are the defined ones
+    assert [call.status for call in env.emulator.stats.calls] == calls
+    keys = env.result_keys()
+    if outcome == "succeeded":
+        assert response == {"batchItemFailures": []}
+        assert keys == ["fault/a.png"]
+    elif outcome == "failed":
+        assert response == {"batchItemFailures": []}
+        assert keys == ["fault/a.error.json"]
+    else:
+        assert len(response["batchItemFailures"]) == 1
+        assert keys == []
+
+
+def test_a_read_timeout_is_retried_as_a_timeout(env: Env, context) -> None:
+    # Given the provider answers slower than the read timeout (the invocation has 14 s, 10 s reserved)
+    env.emulator.script({"latency": 6}, {"latency": 6})
+    put_pair(env, "slow/a")
+    short = type(context)(timeout_seconds=16)
+    # When the pair is processed
+    response = handle(sqs_s3_event(env.names.input_bucket, [["slow/a_mask.png"]]), short, env.service())
+    # Then the record goes back to the queue; nothing is written
+    assert len(response["batchItemFailures"]) == 1
+    assert env.result_keys() == []
+    time.sleep(6.5)  # let the emulator finish the abandoned request, so the next test starts clean
+
+
+def test_an_object_deleted_before_its_event_is_handled_is_a_no_op(env: Env, context) -> None:
+    put_pair(env, "gone/a")
+    env.client("s3").delete_object(Bucket=env.names.input_bucket, Key="gone/a_mask.png")
+    response = handle(sqs_s3_event(env.names.input_bucket, [["gone/a_mask.png"]]), context, env.service())
+    assert response == {"batchItemFailures": []}
+    assert env.result_keys() == []
+    assert env.emulator.stats.requests == 0
+
+
+def test_a_partner_that_never_arrives_leaves_the_upload_waiting(env: Env, context) -> None:
+    env.put("lonely/a.png", photo_png())
+    response = handle(sqs_s3_event(env.names.input_bucket, [["lonely/a.png"]]), context, env.service())
+    assert response == {"batchItemFailures": []}
+    assert env.result_keys() == []
+    assert env.emulator.stats.requests == 0
+
+
+def test_a_malformed_secret_keeps_the_record(env: Env, context) -> None:
+    env.client("secretsmanager").put_secret_value(
+        SecretId=env.names.api_key_secret, SecretString='{"key": "x"}'
+    )
+    put_pair(env, "sec/a")
+    response = handle(sqs_s3_event(env.names.input_bucket, [["sec/a_mask.png"]]), context, env.service())
+    assert len(response["batchItemFailures"]) == 1
+    assert env.emulator.stats.requests == 0
