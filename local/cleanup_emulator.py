@@ -231,6 +231,7 @@ class CleanupEmulator:
         requests_per_minute: int = 0,
         max_pixels: int = 16_000_000,
         max_bytes: int = 30 * 1024 * 1024,
+        instant: bool = False,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int in 0..65535, got {port!r}")
@@ -238,7 +239,7 @@ class CleanupEmulator:
         self._requested_port = port
         self._state = EmulatorState(api_key, validate_requests_per_minute(requests_per_minute))
         limits = Limits(_positive_int("max_pixels", max_pixels), _positive_int("max_bytes", max_bytes))
-        self._service = CleanupService(self._state, limits)
+        self._service = CleanupService(self._state, limits, instant=instant)
         self._lifecycle_lock = threading.Lock()
         self._server: _EmulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -335,6 +336,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests-per-minute", type=int, default=0, help="quota, 0 = unlimited")
     parser.add_argument("--max-pixels", type=int, default=16_000_000)
     parser.add_argument("--max-bytes", type=int, default=30 * 1024 * 1024)
+    parser.add_argument(
+        "--instant", action="store_true", help="answer with the image itself (no inpainting): for benchmarks"
+    )
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error(f"--api-key or ${API_KEY_ENV} is required")
@@ -359,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             requests_per_minute=args.requests_per_minute,
             max_pixels=args.max_pixels,
             max_bytes=args.max_bytes,
+            instant=args.instant,
         )
         emulator.start()
     except (ValueError, OSError) as exc:

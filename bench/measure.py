@@ -1,0 +1,132 @@
+"""One measurement process: import a handler, serve one event cold, then warm ones; write the figures.
+
+Run by ``bench.run`` in a fresh process per (handler, case, repetition), so import time, cold start and
+peak memory are the process's own. Bytes sent and the API's own time (the emulator's X-Processing-Ms)
+are read from every request the handler makes through ``requests``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+_sent: list[int] = []
+_api_ms: list[float] = []
+_original_send = requests.Session.send
+
+
+def _recording_send(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    response = _original_send(self, request, **kwargs)
+    if "/v3/cleanup" in (request.url or ""):
+        body = request.body
+        _sent.append(len(body) if isinstance(body, bytes | str) else 0)
+        _api_ms.append(float(response.headers.get("X-Processing-Ms", "0")))
+    return response
+
+
+requests.Session.send = _recording_send  # type: ignore[method-assign]
+
+
+def _event(impl: str, bucket: str, mask_key: str) -> dict[str, Any]:
+    from urllib.parse import quote_plus
+
+    s3_event = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(mask_key, safe="/")}},
+            }
+        ]
+    }
+    if impl == "naive":
+        return s3_event
+    return {
+        "Records": [
+            {
+                "messageId": "bench-0001",
+                "receiptHandle": "bench",
+                "body": json.dumps(s3_event),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:image-cleanup-intake",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--impl", choices=["ours", "naive"], required=True)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--mask-key", required=True)
+    parser.add_argument("--result-keys", nargs="+", required=True)
+    parser.add_argument("--warm", type=int, default=2)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    if args.impl == "ours":
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions" / "cleanup"))
+        from app import lambda_handler as handler
+    else:
+        from bench.naive_handler import lambda_handler as handler
+    import_seconds = time.perf_counter() - started
+
+    from local.lambda_context import LocalLambdaContext
+
+    import boto3
+
+    s3 = boto3.client("s3")
+    event = _event(args.impl, args.bucket, args.mask_key)
+    runs: list[dict[str, Any]] = []
+    error = None
+    for index in range(1 + args.warm):
+        for key in args.result_keys:  # a fresh result each time: nothing is skipped as already done
+            s3.delete_object(Bucket=os.environ["RESULTS_BUCKET"], Key=key)
+        _sent.clear()
+        _api_ms.clear()
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            response = handler(event, LocalLambdaContext(timeout_seconds=300))
+        except Exception as exc:  # the naive handler fails on inputs it cannot send
+            error = f"{type(exc).__name__}"
+            break
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if isinstance(response, dict) and response.get("batchItemFailures"):
+            error = "batch item failure"
+            break
+        api_seconds = sum(_api_ms) / 1000.0
+        runs.append(
+            {"wall": wall - api_seconds, "cpu": cpu, "api": api_seconds, "bytes_sent": sum(_sent), "index": index}
+        )
+    cold = import_seconds + runs[0]["wall"] if runs else None
+    figures = {
+        "impl": args.impl,
+        "error": error,
+        "import_seconds": import_seconds,
+        "cold_start_seconds": cold,
+        "warm": runs[1:],
+        "first": runs[0] if runs else None,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "process_cpu_seconds": time.process_time() - cpu_started,
+    }
+    args.out.write_text(json.dumps(figures), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
