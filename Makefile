@@ -7,13 +7,14 @@ PYTEST := $(BIN)/python -m pytest
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo local loadtest lint test test-unit test-integration test-e2e test-infra deploy clean
+.PHONY: help venv demo local loadtest bench lint test test-unit test-integration test-e2e test-infra deploy clean
 
 help:
 	@echo "make demo    run the whole pipeline locally on a sample pair; result in out/"
 	@echo "make test    lint, type-check, every test tier, template checks and sam build"
 	@echo "make local   keep the local stack running for manual uploads"
 	@echo "make loadtest 500 pairs through the local stack with faults and a quota; report in out/"
+	@echo "make bench   our handler against the naive reference; table in bench/results/"
 	@echo "make deploy  sam build && sam deploy --guided"
 
 $(STAMP): requirements-dev.txt layers/requirements.txt
@@ -32,10 +33,13 @@ local: $(STAMP)
 loadtest: $(STAMP)
 	$(BIN)/python -m local.loadtest --out out/loadtest.json
 
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --out bench/results/latest.json
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions/cleanup local tests
+	$(BIN)/mypy functions/cleanup local tests bench
 
 test-unit: $(STAMP)
 	$(PYTEST) tests/unit -q

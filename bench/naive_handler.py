@@ -23,10 +23,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for record in event["Records"]:
         bucket = record["s3"]["bucket"]["name"]
         mask_key = unquote_plus(record["s3"]["object"]["key"])
-        image_key = os.environ["NAIVE_IMAGE_KEY"] if "NAIVE_IMAGE_KEY" in os.environ else mask_key
+        image_key = os.environ.get("NAIVE_IMAGE_KEY", mask_key)
         image = s3.get_object(Bucket=bucket, Key=image_key)["Body"].read()
         mask = s3.get_object(Bucket=bucket, Key=mask_key)["Body"].read()
-        secret = json.loads(secrets.get_secret_value(SecretId=os.environ["API_KEY_SECRET_ID"])["SecretString"])
+        secret = json.loads(
+            secrets.get_secret_value(SecretId=os.environ["API_KEY_SECRET_ID"])["SecretString"]
+        )
         response = requests.post(
             os.environ["CLEANUP_API_URL"],
             json={

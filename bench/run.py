@@ -81,7 +81,8 @@ def _server(command: list[str], ready_url: str) -> Iterator[None]:
 def _photo(case: Case) -> bytes:
     from skimage import data
 
-    base = Image.fromarray(data.coffee()).resize(case.size, Image.Resampling.BICUBIC)
+    coffee = data.coffee()  # type: ignore[no-untyped-call]
+    base = Image.fromarray(coffee).resize(case.size, Image.Resampling.BICUBIC)
     if case.noise:
         pixels = np.asarray(base).astype(np.int16)
         noisy = pixels + np.random.default_rng(1).normal(0, case.noise, pixels.shape)
@@ -160,7 +161,9 @@ def _summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_ms": None if errors else _median([run["cpu"] * 1000 for run in warm]),
         "bytes_sent": None if errors else _median([float(run["bytes_sent"]) for run in warm]),
         "peak_rss_mb": None if errors else _median([sample["peak_rss_mb"] for sample in samples]),
-        "cold_start_ms": None if errors else _median([sample["cold_start_seconds"] * 1000 for sample in samples]),
+        "cold_start_ms": None
+        if errors
+        else _median([sample["cold_start_seconds"] * 1000 for sample in samples]),
         "import_ms": _median([sample["import_seconds"] * 1000 for sample in samples]),
     }
 
@@ -198,10 +201,30 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)]
-    emulator = [sys.executable, "-m", "local.cleanup_emulator", "--port", str(api_port), "--api-key", API_KEY, "--instant"]
-    os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
-    with _server(moto, f"{endpoint}/moto-api/"), _server(emulator, f"http://127.0.0.1:{api_port}/_emulator/health"):
-        client = lambda service: boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")  # noqa: E731
+    emulator = [
+        sys.executable,
+        "-m",
+        "local.cleanup_emulator",
+        "--port",
+        str(api_port),
+        "--api-key",
+        API_KEY,
+        "--instant",
+    ]
+    os.environ.update(
+        {
+            k: env[k]
+            for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+        }
+    )
+    with (
+        _server(moto, f"{endpoint}/moto-api/"),
+        _server(emulator, f"http://127.0.0.1:{api_port}/_emulator/health"),
+    ):
+
+        def client(service: str) -> Any:
+            return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+
         provision(client, names, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False)
         s3 = client("s3")
         for index, case in enumerate(CASES):
@@ -223,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         report["cases"].append({"case": case.name, "ours": ours, "naive": naive})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    args.out.with_suffix(".md").write_text(table(report) + "\n", encoding="utf-8")
     _print(report)
     print(f"\nresults written to {args.out}")
     return 0
@@ -232,24 +256,28 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return "—" if value is None else f"{value:,.0f}{unit}"
 
 
-def _print(report: dict[str, Any]) -> None:
-    header = (
-        f"{'case':<31} {'wall ms ours/naive':>22} {'ratio':>6} {'cpu ms ours/naive':>21} {'ratio':>6} "
-        f"{'bytes sent ours/naive':>27} {'ratio':>6} {'peak MB ours/naive':>19} {'cold ms ours/naive':>19} {'ratio':>6}"
-    )
-    print(header)
+METRICS = (
+    ("wall_ms", "wall ms per pair (API time excluded)"),
+    ("cpu_ms", "CPU ms per pair"),
+    ("bytes_sent", "bytes sent to the API"),
+    ("peak_rss_mb", "peak memory of the process, MB"),
+    ("cold_start_ms", "cold start: import + first event, ms"),
+)
+
+
+def table(report: dict[str, Any]) -> str:
+    """The report as a Markdown table: one row per case and figure, ours / naive / ratio."""
+    lines = ["| case | figure | ours | naive | ours / naive |", "|---|---|---:|---:|---:|"]
     for row in report["cases"]:
         ours, naive = row["ours"], row["naive"]
-        print(
-            f"{row['case']:<31} "
-            f"{_fmt(ours['wall_ms']):>10} / {_fmt(naive['wall_ms']):>9} {_ratio(ours['wall_ms'], naive['wall_ms']):>6} "
-            f"{_fmt(ours['cpu_ms']):>9} / {_fmt(naive['cpu_ms']):>9} {_ratio(ours['cpu_ms'], naive['cpu_ms']):>6} "
-            f"{_fmt(ours['bytes_sent']):>12} / {_fmt(naive['bytes_sent']):>12} "
-            f"{_ratio(ours['bytes_sent'], naive['bytes_sent']):>6} "
-            f"{_fmt(ours['peak_rss_mb']):>8} / {_fmt(naive['peak_rss_mb']):>8} "
-            f"{_fmt(ours['cold_start_ms']):>8} / {_fmt(naive['cold_start_ms']):>8} "
-            f"{_ratio(ours['cold_start_ms'], naive['cold_start_ms']):>6}"
-        )
+        for key, label in METRICS:
+            ratio = _ratio(ours[key], naive[key])
+            lines.append(f"| {row['case']} | {label} | {_fmt(ours[key])} | {_fmt(naive[key])} | {ratio} |")
+    return "\n".join(lines)
+
+
+def _print(report: dict[str, Any]) -> None:
+    print(table(report))
 
 
 if __name__ == "__main__":
