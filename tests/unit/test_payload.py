@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from image_cleanup import imaging
@@ -136,10 +137,10 @@ def test_an_upload_over_the_byte_limit_is_re_encoded() -> None:
     # When the payload is built for a whole plan at full scale
     payload = build(upload, Plan(HdStrategy.AUTO, WHOLE, 1.0, True), box_mask(SIZE, (0, 0, 8, 8)), limits)
 
-    # Then the pixels are re-encoded under the limit
+    # Then the pixels are re-encoded under the limit, as JPEG like the upload
     assert payload.original_bytes is False
     assert len(payload.image) <= limits.api_max_bytes
-    assert decoded(payload.image).format == "PNG"
+    assert decoded(payload.image).format == "JPEG"
 
 
 def test_a_rgba_upload_sends_colour_only() -> None:
@@ -152,3 +153,20 @@ def test_a_rgba_upload_sends_colour_only() -> None:
     # Then an RGB PNG is sent (alpha is put back after the call)
     assert payload.original_bytes is False
     assert decoded(payload.image).mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    ("upload_format", "payload_format"), [("JPEG", "JPEG"), ("PNG", "PNG"), ("WEBP", "PNG")]
+)
+def test_a_crop_travels_in_a_format_no_less_precise_than_the_upload(
+    upload_format: str, payload_format: str
+) -> None:
+    # Given an upload and a crop plan
+    upload = encode(Image.new("RGB", SIZE, (30, 60, 90)), upload_format)
+    plan = Plan(HdStrategy.CROP, (4, 4, 20, 16), 1.0, False)
+
+    # When the payload is built
+    payload = build(upload, plan, box_mask(SIZE, (8, 8, 12, 12)))
+
+    # Then a JPEG's crop is sent as JPEG (smaller, no precision lost), anything else as lossless PNG
+    assert decoded(payload.image).format == payload_format

@@ -17,7 +17,7 @@ from image_cleanup.cleanup_api import CleanupAnswer, CleanupRequest
 from image_cleanup.deadline import Deadline
 from image_cleanup.errors import ErrorCode, PermanentError, TransientError
 from image_cleanup.event_sources import ObjectRef
-from image_cleanup.idempotency_guard import Work
+from image_cleanup.guards import Work
 from image_cleanup.pairing import ListedObject
 from image_cleanup.publisher import FAILED, SUCCEEDED
 from image_cleanup.service import CleanupService

@@ -8,7 +8,6 @@ to the queue (PAIR_IN_PROGRESS) and finds the stored result on its next delivery
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -20,8 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from .errors import ErrorCode, TransientError
-
-Work = Callable[[dict[str, str]], dict[str, Any]]
+from .guards import Work
 
 
 class _MarkReplayed:
@@ -65,13 +63,3 @@ class PairOnce:
                 f"pair {identity['image']} is being processed by another invocation",
             ) from None
         return result
-
-
-class NoGuard:
-    """Used when STATE_TABLE is unset: every delivery does the work."""
-
-    def register_context(self, context: Any) -> None:
-        return None
-
-    def run(self, identity: dict[str, str], work: Work) -> dict[str, Any]:
-        return work(identity)

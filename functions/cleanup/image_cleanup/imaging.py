@@ -10,7 +10,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageChops, ImageCms, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .errors import ErrorCode, PermanentError
 from .planning import Box
@@ -123,6 +123,9 @@ def _has_alpha(image: Image.Image) -> bool:
 def _to_srgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
     """CMYK to RGB through its ICC profile when it has one (else Pillow's plain conversion)."""
     if icc:
+        # LittleCMS is only needed for CMYK uploads: keep its import off the cold path.
+        from PIL import ImageCms  # noqa: PLC0415
+
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             srgb = ImageCms.createProfile("sRGB")
@@ -237,16 +240,22 @@ def mask_is_empty(mask: Image.Image) -> bool:
     return mask.getbbox() is None
 
 
-def encode_payload(image: Image.Image, name: str, limits: Limits) -> tuple[bytes, tuple[int, int]]:
+def encode_payload(
+    image: Image.Image, name: str, limits: Limits, *, lossy_source: bool = False
+) -> tuple[bytes, tuple[int, int]]:
     """Bytes of what the provider receives (colour only: alpha is put back after the call).
 
-    PNG at a fast compression level; if that is over the provider's byte limit, JPEG at quality 95
-    (only pixels inside the mask are taken from the answer, so a near-lossless context costs nothing),
-    and if even that is over, a slightly smaller image. Returns the bytes and the size they encode.
+    A region of a JPEG upload is sent as JPEG at quality 95: the upload carried no more precision, and
+    only pixels inside the mask are taken from the answer. Otherwise PNG at a fast compression level;
+    if that is over the provider's byte limit, JPEG at quality 95, and if even that is over, a slightly
+    smaller image. Returns the bytes and the size they encode.
     """
     rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
     buffer = io.BytesIO()
-    rgb.save(buffer, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
+    if lossy_source:
+        rgb.save(buffer, format="JPEG", quality=PAYLOAD_JPEG_QUALITY)
+    else:
+        rgb.save(buffer, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
     for _ in range(6):
         if buffer.tell() <= limits.api_max_bytes:
             return buffer.getvalue(), rgb.size

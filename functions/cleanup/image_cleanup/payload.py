@@ -35,7 +35,9 @@ def build_payload(
     region_mask = mask if plan.whole else mask.crop(plan.box)
     if plan.scale < 1.0:
         region = region.resize(plan.sent_size, Image.Resampling.LANCZOS)
-    image_bytes, sent_size = imaging.encode_payload(region, name, limits)
+    image_bytes, sent_size = imaging.encode_payload(
+        region, name, limits, lossy_source=loaded.source_format == "JPEG"
+    )
     if region_mask.size != sent_size:
         region_mask = region_mask.resize(sent_size, Image.Resampling.NEAREST)
     return Payload(image_bytes, imaging.encode_mask_payload(region_mask), sent_size, False)

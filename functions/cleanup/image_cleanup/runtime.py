@@ -9,7 +9,7 @@ from botocore.config import Config
 
 from .api_key import SecretsManagerKeyProvider
 from .cleanup_api import CleanupApiClient, new_session
-from .idempotency_guard import NoGuard, PairOnce
+from .guards import Guard, NoGuard
 from .publisher import EventBridgePublisher, NoEvents, Publisher
 from .queue_visibility import SqsDeferrer
 from .rate_limiter import DynamoDbSlotScheduler, Limiter, NoLimit
@@ -44,11 +44,12 @@ def build_service(settings: Settings) -> CleanupService:
     publisher: Publisher = NoEvents()
     if settings.event_bus_name:
         publisher = EventBridgePublisher(boto3.client("events", config=_BOTO_CONFIG), settings.event_bus_name)
-    guard = (
-        PairOnce(settings.state_table, settings.idempotency_expiry_seconds)
-        if settings.state_table
-        else NoGuard()
-    )
+    guard: Guard = NoGuard()
+    if settings.state_table:
+        # Powertools idempotency (and its DynamoDB layer) is imported only when it is configured.
+        from .idempotency_guard import PairOnce  # noqa: PLC0415
+
+        guard = PairOnce(settings.state_table, settings.idempotency_expiry_seconds)
     return CleanupService(settings, storage, cleaner, publisher, guard)
 
 

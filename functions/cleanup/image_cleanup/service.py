@@ -20,7 +20,7 @@ from .cleanup_api import CleanupAnswer, CleanupRequest
 from .deadline import Deadline
 from .errors import ErrorCode, PermanentError, TransientError
 from .event_sources import ObjectRef
-from .idempotency_guard import NoGuard, PairOnce
+from .guards import Guard, NoGuard
 from .naming import error_report_key, parse_key, result_key
 from .observability import count, logger
 from .pairing import Ambiguous, Gone, Pair, Waiting, resolve_pair
@@ -52,7 +52,7 @@ class CleanupService:
         storage: Storage,
         cleaner: Cleaner,
         publisher: Publisher,
-        guard: PairOnce | NoGuard | None = None,
+        guard: Guard | None = None,
         limits: imaging.Limits | None = None,
     ) -> None:
         self._settings = settings
