@@ -86,6 +86,17 @@ def provision(
     return Provisioned(queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url, events_tap_url=tap_url)
 
 
+def function_environment(names: StackNames, cleanup_api_url: str) -> dict[str, str]:
+    """The function's environment as the template wires it, for these names and this API endpoint."""
+    return {
+        "RESULTS_BUCKET": names.results_bucket,
+        "API_KEY_SECRET_ID": names.api_key_secret,
+        "CLEANUP_API_URL": cleanup_api_url,
+        "STATE_TABLE": names.state_table,
+        "EVENT_BUS_NAME": names.event_bus,
+    }
+
+
 def drain_events(sqs: Any, tap_url: str, max_wait: float = 2.0) -> list[dict[str, Any]]:
     """Read and delete what the events tap holds (stops after a quiet receive once something came)."""
     found: list[dict[str, Any]] = []

@@ -25,7 +25,7 @@ import requests
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local.cleanup_emulator import CleanupEmulator
-from local.provision import drain_events, provision
+from local.provision import drain_events, function_environment, provision
 from local.queue_poller import QueuePoller
 from local.resources import DEFAULT_REGION, StackNames, stack_names
 
@@ -131,11 +131,7 @@ class LocalStack:
     def function_environment(self) -> dict[str, str]:
         """The function's environment, as the template sets it, pointed at the local parts."""
         env = {
-            "RESULTS_BUCKET": self.names.results_bucket,
-            "API_KEY_SECRET_ID": self.names.api_key_secret,
-            "CLEANUP_API_URL": self.emulator.url,
-            "STATE_TABLE": self.names.state_table,
-            "EVENT_BUS_NAME": self.names.event_bus,
+            **function_environment(self.names, self.emulator.url),
             "POWERTOOLS_SERVICE_NAME": "image-cleanup",
             "POWERTOOLS_METRICS_NAMESPACE": "ImageCleanup",
             "POWERTOOLS_TRACE_DISABLED": "true",

@@ -27,6 +27,7 @@ EXPECTED_ENVIRONMENT: dict[str, Any] = {
     "HD_STRATEGY": {"Ref": "HdStrategy"},
     "MASK_DILATION_PX": {"Ref": "MaskDilationPx"},
     "FEATHER_PX": {"Ref": "FeatherPx"},
+    "PNG_COMPRESS_LEVEL": {"Ref": "PngCompressLevel"},
     "POWERTOOLS_SERVICE_NAME": "image-cleanup",
     "POWERTOOLS_METRICS_NAMESPACE": {"Ref": "MetricsNamespace"},
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
@@ -47,6 +48,7 @@ EXPECTED_PARAMETER_DEFAULTS: dict[str, Any] = {
     "HdStrategy": "auto",
     "MaskDilationPx": 0,
     "FeatherPx": 0,
+    "PngCompressLevel": 1,
 }
 
 

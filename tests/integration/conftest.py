@@ -24,7 +24,7 @@ from image_cleanup.service import CleanupService
 from image_cleanup.settings import Settings
 from local.cleanup_emulator import CleanupEmulator
 from local.lambda_context import LocalLambdaContext
-from local.provision import Provisioned, drain_events, provision
+from local.provision import Provisioned, drain_events, function_environment, provision
 from local.resources import StackNames, stack_names
 
 API_KEY = "it-key-0123456789"
@@ -82,14 +82,7 @@ class Env:
         return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1")
 
     def settings(self, **overrides: str) -> Settings:
-        env = {
-            "RESULTS_BUCKET": self.names.results_bucket,
-            "API_KEY_SECRET_ID": self.names.api_key_secret,
-            "CLEANUP_API_URL": self.emulator.url,
-            "STATE_TABLE": self.names.state_table,
-            "EVENT_BUS_NAME": self.names.event_bus,
-            **overrides,
-        }
+        env = {**function_environment(self.names, self.emulator.url), **overrides}
         return Settings.from_env({k: v for k, v in env.items() if v != ""})
 
     def service(self, **overrides: str) -> CleanupService:

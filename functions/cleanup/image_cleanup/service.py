@@ -227,7 +227,11 @@ class CleanupService:
 
         mark = time.monotonic()
         body, content_type = imaging.encode_output(
-            result, self._settings.output_format, loaded.icc_profile, loaded.exif
+            result,
+            self._settings.output_format,
+            loaded.icc_profile,
+            loaded.exif,
+            png_compress_level=self._settings.png_compress_level,
         )
         key = result_key(pair.prefix, pair.stem, self._settings.output_format)
         self._storage.write(self._settings.results_bucket, key, body, content_type, self._provenance(pair))

@@ -46,6 +46,7 @@ class Settings:
     hd_crop_margin_px: int = 128
     mask_dilation_px: int = 0
     feather_px: int = 0
+    png_compress_level: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +71,7 @@ class Settings:
             hd_crop_margin_px=_integer(env, "HD_CROP_MARGIN_PX", default=128, minimum=0, maximum=4096),
             mask_dilation_px=_integer(env, "MASK_DILATION_PX", default=0, minimum=0, maximum=256),
             feather_px=_integer(env, "FEATHER_PX", default=0, minimum=0, maximum=64),
+            png_compress_level=_integer(env, "PNG_COMPRESS_LEVEL", default=1, minimum=0, maximum=9),
         )
 
 
