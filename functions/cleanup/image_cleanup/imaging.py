@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
 
@@ -118,6 +119,12 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
     return image
 
 
+def _same_aspect(size: tuple[int, int], other: tuple[int, int]) -> bool:
+    """Whether two sizes have the same aspect ratio, allowing the one pixel that rounding can cost."""
+    (aw, ah), (bw, bh) = size, other
+    return abs(aw * bh - ah * bw) <= max(aw, bw, ah, bh)
+
+
 def _eight_bit(image: Image.Image) -> Image.Image:
     """16-bit and 32-bit integer greyscale to 8-bit L by scaling (Pillow's convert would clip)."""
     if image.mode in _SIXTEEN_BIT:
@@ -213,7 +220,7 @@ def load_mask(
     binary = grey.point(lambda value: 255 if value > MASK_THRESHOLD else 0)
     if binary.size != image_size:
         (mw, mh), (iw, ih) = binary.size, image_size
-        if abs(mw * ih - mh * iw) > max(mw, iw, mh, ih):
+        if not _same_aspect(binary.size, image_size):
             raise PermanentError(
                 ErrorCode.MASK_SIZE_MISMATCH,
                 f"{name} is {mw}x{mh} but the image is {iw}x{ih}; a mask must have the image's aspect ratio",
@@ -246,11 +253,6 @@ def dilate(mask: Image.Image, pixels: int) -> Image.Image:
     return result
 
 
-def mask_is_empty(mask: Image.Image) -> bool:
-    """True when the mask removes nothing."""
-    return mask.getbbox() is None
-
-
 def encode_payload(
     image: Image.Image, name: str, limits: Limits, *, lossy_source: bool = False
 ) -> tuple[bytes, tuple[int, int]]:
@@ -262,18 +264,14 @@ def encode_payload(
     smaller image. Returns the bytes and the size they encode.
     """
     rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
-    buffer = io.BytesIO()
-    if lossy_source:
-        rgb.save(buffer, format="JPEG", quality=PAYLOAD_JPEG_QUALITY)
-    else:
-        rgb.save(buffer, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
+    if not lossy_source:
+        png = _encoded(rgb, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
+        if len(png) <= limits.api_max_bytes:
+            return png, rgb.size
     for _ in range(6):
-        if buffer.tell() <= limits.api_max_bytes:
-            return buffer.getvalue(), rgb.size
-        buffer = io.BytesIO()
-        rgb.save(buffer, format="JPEG", quality=PAYLOAD_JPEG_QUALITY)
-        if buffer.tell() <= limits.api_max_bytes:
-            return buffer.getvalue(), rgb.size
+        jpeg = _encoded(rgb, format="JPEG", quality=PAYLOAD_JPEG_QUALITY)
+        if len(jpeg) <= limits.api_max_bytes:
+            return jpeg, rgb.size
         width, height = rgb.size
         rgb = rgb.resize((max(1, int(width * 0.85)), max(1, int(height * 0.85))), Image.Resampling.LANCZOS)
     raise PermanentError(
@@ -283,8 +281,12 @@ def encode_payload(
 
 
 def encode_mask_payload(mask: Image.Image) -> bytes:
+    return _encoded(mask, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
+
+
+def _encoded(image: Image.Image, **options: Any) -> bytes:
     buffer = io.BytesIO()
-    mask.save(buffer, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
+    image.save(buffer, **options)
     return buffer.getvalue()
 
 
@@ -317,8 +319,7 @@ def decode_api_image(data: bytes, expected_size: tuple[int, int]) -> Image.Image
             ErrorCode.API_BAD_RESPONSE, "the API answered with bytes that are not an image"
         ) from None
     if image.size != expected_size:
-        (aw, ah), (ew, eh) = image.size, expected_size
-        if abs(aw * eh - ah * ew) > max(aw, ew, ah, eh):
+        if not _same_aspect(image.size, expected_size):
             raise PermanentError(
                 ErrorCode.API_BAD_RESPONSE,
                 f"the API answered with a {aw}x{ah} image for a {ew}x{eh} request",
@@ -349,13 +350,6 @@ def compose_into(
     if original.mode == "RGBA":
         colour.putalpha(region.getchannel("A"))
     original.paste(colour, box[:2])
-
-
-def compose(original: Image.Image, cleaned: Image.Image, mask: Image.Image) -> Image.Image:
-    """Whole-image compose on a copy: the API's pixels inside the mask, the original's elsewhere."""
-    result = original.copy()
-    compose_into(result, cleaned, mask, (0, 0, *original.size))
-    return result
 
 
 def encode_output(
