@@ -18,6 +18,8 @@ from typing import Any
 
 import requests
 
+from local.lambda_events import s3_notification, sqs_record
+
 _sent: list[int] = []
 _api_ms: list[float] = []
 _original_send = requests.Session.send
@@ -47,36 +49,12 @@ def _peak_rss_mb() -> float:
 
 
 def _event(impl: str, bucket: str, mask_key: str) -> dict[str, Any]:
-    from urllib.parse import quote_plus
-
-    s3_event = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventName": "ObjectCreated:Put",
-                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(mask_key, safe="/")}},
-            }
-        ]
-    }
+    """The naive handler gets the S3 notification directly; ours gets it through SQS, as deployed."""
+    notification = s3_notification(bucket, mask_key)
     if impl == "naive":
-        return s3_event
-    return {
-        "Records": [
-            {
-                "messageId": "bench-0001",
-                "receiptHandle": "bench",
-                "body": json.dumps(s3_event),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:image-cleanup-intake",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
+        return notification
+    message = {"MessageId": "bench-0001", "ReceiptHandle": "bench", "Body": json.dumps(notification)}
+    return {"Records": [sqs_record(message, "arn:aws:sqs:us-east-1:123456789012:image-cleanup-intake")]}
 
 
 def main() -> int:

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import quote_plus
 
 from PIL import Image, ImageDraw
 
+from local.lambda_events import s3_notification
 from local.stack import LocalStack
 
 
@@ -63,18 +63,6 @@ def _pair(index: int, rng: random.Random) -> tuple[bytes, bytes]:
     photo.save(photo_bytes, format="PNG")
     mask.save(mask_bytes, format="PNG")
     return photo_bytes.getvalue(), mask_bytes.getvalue()
-
-
-def _notification(bucket: str, key: str) -> str:
-    """The S3 notification a duplicate delivery carries (S3 itself sometimes sends one twice)."""
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/"), "size": 1}},
-    }
-    return json.dumps({"Records": [record]})
 
 
 def _listed(stack: LocalStack, bucket: str) -> Iterator[str]:
@@ -136,7 +124,9 @@ def run(
             )
         duplicates = [key for key, _ in uploads if rng.random() < 0.1]
         for key in duplicates:
-            sqs.send_message(QueueUrl=stack.queue_url, MessageBody=_notification(names.input_bucket, key))
+            sqs.send_message(
+                QueueUrl=stack.queue_url, MessageBody=json.dumps(s3_notification(names.input_bucket, key))
+            )
 
         expected = {f"load/{index:04d}" for index in range(pairs)}
         done_at = started

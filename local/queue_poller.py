@@ -9,7 +9,6 @@ mapping's MaximumConcurrency.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local.lambda_context import LocalLambdaContext
+from local.lambda_events import sqs_record
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -105,7 +105,7 @@ class QueuePoller:
                 self._invoke(messages)
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
-        event = {"Records": [self._record(message) for message in messages]}
+        event = {"Records": [sqs_record(message, self._queue_arn, self._region) for message in messages]}
         context = LocalLambdaContext(
             function_name=self._function_name, timeout_seconds=self._timeout, region=self._region
         )
@@ -135,21 +135,6 @@ class QueuePoller:
                         ReceiptHandle=message["ReceiptHandle"],
                         VisibilityTimeout=self._failed_visibility,
                     )
-
-    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
-        body = message["Body"]
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": body,
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": message.get("MessageAttributes", {}),
-            "md5OfBody": message.get("MD5OfBody")
-            or hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self._queue_arn,
-            "awsRegion": self._region,
-        }
 
     def wait_until_idle(self, queue_empty: Callable[[], bool], timeout: float, settle: float = 1.5) -> bool:
         """Block until the queue is empty and no batch is running for ``settle`` seconds."""
