@@ -26,6 +26,7 @@ from local.cleanup_emulator import CleanupEmulator
 from local.lambda_context import LocalLambdaContext
 from local.provision import Provisioned, drain_events, function_environment, provision
 from local.resources import StackNames, stack_names
+from tests.images import encode
 
 API_KEY = "it-key-0123456789"
 
@@ -140,11 +141,11 @@ def photo_png(size: tuple[int, int] = (96, 64)) -> bytes:
     ImageDraw.Draw(image).rectangle(
         (width // 2 - 8, height // 2 - 8, width // 2 + 8, height // 2 + 8), fill=0
     )
-    return _encode(image, "PNG")
+    return encode(image, "PNG")
 
 
 def photo_jpeg(size: tuple[int, int] = (96, 64)) -> bytes:
-    return _encode(Image.open(io.BytesIO(photo_png(size))), "JPEG")
+    return encode(Image.open(io.BytesIO(photo_png(size))), "JPEG")
 
 
 def mask_png(size: tuple[int, int] = (96, 64)) -> bytes:
@@ -153,10 +154,4 @@ def mask_png(size: tuple[int, int] = (96, 64)) -> bytes:
     ImageDraw.Draw(mask).rectangle(
         (width // 2 - 10, height // 2 - 10, width // 2 + 10, height // 2 + 10), fill=255
     )
-    return _encode(mask, "PNG")
-
-
-def _encode(image: Image.Image, fmt: str) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
+    return encode(mask, "PNG")

@@ -13,6 +13,7 @@ from skimage import data as samples
 
 from app import handle
 from tests.event_builders import sqs_s3_event
+from tests.images import encode
 from tests.integration.conftest import Env
 
 Photo = Callable[[], np.ndarray]
@@ -22,12 +23,6 @@ PHOTOS: dict[str, Photo] = {
     "chelsea": samples.chelsea,
     "rocket": samples.rocket,
 }
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
 
 
 def blob_mask(size: tuple[int, int], boxes: list[tuple[int, int, int, int]]) -> Image.Image:

@@ -12,36 +12,10 @@ from PIL import Image
 from image_cleanup import imaging
 from image_cleanup.errors import ErrorCode, PermanentError
 from image_cleanup.imaging import Limits
+from tests.images import box_mask, encode, gradient, noise
 
 LIMITS = Limits()
 EXIF_ORIENTATION = 0x0112
-
-
-def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
-
-
-def noise(size: tuple[int, int], mode: str = "RGB", seed: int = 7) -> Image.Image:
-    """Incompressible pixels, so a truncated file really misses image data."""
-    rng = random.Random(seed)
-    channels = len(mode)
-    return Image.frombytes(mode, size, bytes(rng.getrandbits(8) for _ in range(size[0] * size[1] * channels)))
-
-
-def gradient(size: tuple[int, int]) -> Image.Image:
-    image = Image.new("RGB", size)
-    image.putdata(
-        [(x * 255 // size[0], y * 255 // size[1], 128) for y in range(size[1]) for x in range(size[0])]
-    )
-    return image
-
-
-def box_mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.Image:
-    mask = Image.new("L", size, 0)
-    mask.paste(255, box)
-    return mask
 
 
 def error_of(call: Any, *args: Any) -> PermanentError:

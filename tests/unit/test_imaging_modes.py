@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import random
 import struct
 import zlib
 from typing import Any
@@ -17,27 +16,11 @@ from image_cleanup import imaging
 from image_cleanup.errors import ErrorCode, PermanentError
 from image_cleanup.imaging import Limits
 from image_cleanup.planning import Box
+from tests.images import box_mask, encode, noise
 
 LIMITS = Limits()
 EXIF_ORIENTATION = 0x0112
 EXIF_MAKE = 0x010F
-
-
-def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
-
-
-def noise(size: tuple[int, int], mode: str = "RGB", seed: int = 7) -> Image.Image:
-    rng = random.Random(seed)
-    return Image.frombytes(mode, size, rng.randbytes(size[0] * size[1] * len(mode)))
-
-
-def box_mask(size: tuple[int, int], box: Box) -> Image.Image:
-    mask = Image.new("L", size, 0)
-    mask.paste(255, box)
-    return mask
 
 
 def load(image: Image.Image, fmt: str = "PNG", **params: Any) -> imaging.LoadedImage:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import pytest
 from PIL import Image
@@ -12,31 +11,12 @@ from image_cleanup import imaging
 from image_cleanup.imaging import Limits
 from image_cleanup.payload import Payload, build_payload
 from image_cleanup.planning import Box, HdStrategy, Plan
+from tests.images import box_mask, encode, gradient
 
 LIMITS = Limits()
 SIZE = (64, 48)
 WHOLE: Box = (0, 0, *SIZE)
 EXIF_ORIENTATION = 0x0112
-
-
-def encode(image: Image.Image, fmt: str, **params: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
-
-
-def gradient(size: tuple[int, int]) -> Image.Image:
-    image = Image.new("RGB", size)
-    image.putdata(
-        [(x * 255 // size[0], y * 255 // size[1], 128) for y in range(size[1]) for x in range(size[0])]
-    )
-    return image
-
-
-def box_mask(size: tuple[int, int], box: Box) -> Image.Image:
-    mask = Image.new("L", size, 0)
-    mask.paste(255, box)
-    return mask
 
 
 def decoded(data: bytes) -> Image.Image:

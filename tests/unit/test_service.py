@@ -22,6 +22,7 @@ from image_cleanup.pairing import ListedObject
 from image_cleanup.publisher import FAILED, SUCCEEDED
 from image_cleanup.service import CleanupService
 from image_cleanup.settings import Settings
+from tests.images import encode
 
 INPUT = "image-cleanup-input-123456789012"
 RESULTS = "image-cleanup-results-123456789012"
@@ -33,12 +34,6 @@ BOX = (8, 4, 20, 12)  # the masked area, left/top/right/bottom
 
 
 # ---------------------------------------------------------------- images
-
-
-def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
 
 
 def photo(size: tuple[int, int] = SIZE, mode: str = "RGB") -> Image.Image:

@@ -1,0 +1,38 @@
+"""Images built in memory for the tests of every tier."""
+
+from __future__ import annotations
+
+import io
+import random
+from typing import Any
+
+from PIL import Image
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **params: Any) -> bytes:
+    """``image`` saved in ``fmt`` with Pillow's ``params``."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def noise(size: tuple[int, int], mode: str = "RGB", seed: int = 7) -> Image.Image:
+    """Incompressible pixels (so a truncated file really misses image data), the same for a seed."""
+    rng = random.Random(seed)
+    return Image.frombytes(mode, size, rng.randbytes(size[0] * size[1] * len(mode)))
+
+
+def gradient(size: tuple[int, int]) -> Image.Image:
+    """A smooth RGB ramp: compresses well, and every pixel differs from its neighbours."""
+    image = Image.new("RGB", size)
+    image.putdata(
+        [(x * 255 // size[0], y * 255 // size[1], 128) for y in range(size[1]) for x in range(size[0])]
+    )
+    return image
+
+
+def box_mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.Image:
+    """A binary L mask, white (remove) inside ``box``."""
+    mask = Image.new("L", size, 0)
+    mask.paste(255, box)
+    return mask
