@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import requests
 from PIL import Image, ImageDraw
@@ -176,31 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    from local.provision import provision
-    from local.resources import stack_names
+    from local.aws_server import enforce_iam
+    from local.identities import client_factory
+    from local.provision import function_environment, provision
+    from local.stack_template import StackTemplate
 
     aws_port, api_port = _free_port(), _free_port()
     endpoint = f"http://127.0.0.1:{aws_port}"
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "PYTHONPATH": str(ROOT),
-    }
-    names = stack_names(STACK)
-    env.update(
-        {
-            "RESULTS_BUCKET": names.results_bucket,
-            "API_KEY_SECRET_ID": names.api_key_secret,
-            "CLEANUP_API_URL": f"http://127.0.0.1:{api_port}/v3/cleanup",
-        }
-    )
-    moto = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)]
+    template = StackTemplate(STACK, parameters={"ApiRequestsPerMinute": "6000"})
+    moto = [sys.executable, "-m", "local.aws_server", "--port", str(aws_port)]
     emulator = [
         sys.executable,
         "-m",
@@ -211,21 +194,33 @@ def main(argv: list[str] | None = None) -> int:
         API_KEY,
         "--instant",
     ]
-    os.environ.update(
-        {
-            k: env[k]
-            for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
-        }
-    )
     with (
         _server(moto, f"{endpoint}/moto-api/"),
         _server(emulator, f"http://127.0.0.1:{api_port}/_emulator/health"),
     ):
-
-        def client(service: str) -> Any:
-            return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
-
-        provision(client, names, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False)
+        created = provision(
+            endpoint, template, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False
+        )
+        enforce_iam(endpoint, enabled=True)
+        names = created.names
+        # Both handlers run as the deployed function would: its environment and its role's credentials.
+        env = {
+            **os.environ,
+            **function_environment(template, f"http://127.0.0.1:{api_port}/v3/cleanup"),
+            **created.function.environment(),
+            "AWS_ENDPOINT_URL": endpoint,
+            # Every warm event must be new work: no idempotency replay, no events, no budget.
+            "STATE_TABLE": "",
+            "EVENT_BUS_NAME": "",
+            "API_REQUESTS_PER_MINUTE": "0",
+            # The harness (not the handler) deletes results between runs.
+            "BENCH_ADMIN_ACCESS_KEY_ID": created.admin.access_key_id,
+            "BENCH_ADMIN_SECRET_ACCESS_KEY": created.admin.secret_access_key,
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "PYTHONPATH": str(ROOT),
+        }
+        client = client_factory(endpoint, template.region, created.admin)
         s3 = client("s3")
         for index, case in enumerate(CASES):
             ext = "jpg" if case.fmt == "JPEG" else "png"

@@ -95,12 +95,12 @@ def run(
     log = io.StringIO()
     stack = LocalStack(
         provider_requests_per_minute=quota,
-        function_env={"API_REQUESTS_PER_MINUTE": str(quota)},
-        batch_size=10,
-        max_concurrency=concurrency,
-        function_timeout=60,
-        visibility_timeout=20,
-        max_receive_count=5,
+        parameters={
+            "ApiRequestsPerMinute": str(quota),
+            "BatchSize": "10",
+            "MaximumConcurrency": str(concurrency),
+            "FunctionTimeout": "30",
+        },
         failed_visibility_seconds=None,
         function_log=log,
     )

@@ -4,7 +4,9 @@ Receives batches from the intake queue, builds the Lambda SQS event, calls the r
 context whose clock runs down, deletes the records it did not report as failed, and leaves failed ones
 to come back after their visibility timeout. The queue's redrive policy (moto) moves a record to the
 dead-letter queue after maxReceiveCount receives, as SQS does. ``max_concurrency`` workers play the
-mapping's MaximumConcurrency.
+mapping's MaximumConcurrency. The SQS client it is given should be signed with the function's execution
+role: that is the role Lambda polls with. ``failed_visibility_seconds`` is a local shortcut (Lambda
+leaves a failed record invisible for the queue's whole visibility timeout).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class QueuePoller:
         batch_size: int = 5,
         max_concurrency: int = 2,
         function_timeout: float = 120.0,
+        memory_mb: int = 2048,
         failed_visibility_seconds: int | None = None,
         function_name: str = "image-cleanup-cleanup",
         region: str = "us-east-1",
@@ -72,6 +75,7 @@ class QueuePoller:
         self._batch_size = batch_size
         self._concurrency = max_concurrency
         self._timeout = function_timeout
+        self._memory_mb = memory_mb
         self._failed_visibility = failed_visibility_seconds
         self._function_name = function_name
         self._region = region
@@ -80,6 +84,8 @@ class QueuePoller:
         self.stats = PollerStats()
 
     def start(self) -> None:
+        # Lambda reads the queue's attributes when the mapping is created (needs sqs:GetQueueAttributes).
+        self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["VisibilityTimeout"])
         for index in range(self._concurrency):
             thread = threading.Thread(target=self._run, name=f"poller-{index}", daemon=True)
             thread.start()
@@ -107,7 +113,10 @@ class QueuePoller:
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [sqs_record(message, self._queue_arn, self._region) for message in messages]}
         context = LocalLambdaContext(
-            function_name=self._function_name, timeout_seconds=self._timeout, region=self._region
+            function_name=self._function_name,
+            timeout_seconds=self._timeout,
+            memory_limit_in_mb=self._memory_mb,
+            region=self._region,
         )
         self.stats.begin(len(messages))
         failed_ids: set[str] = set()

@@ -1,5 +1,6 @@
-"""The local stack: moto (S3, SQS, Secrets Manager, DynamoDB, EventBridge), the cleanup emulator and the
-queue poller driving the real handler, all on 127.0.0.1 with the template's resource names.
+"""The local stack: moto (S3, SQS, Secrets Manager, DynamoDB, EventBridge) as strict as AWS where it is
+known to differ, the template's resources and the function's own IAM role, the cleanup emulator, and the
+queue poller driving the real handler, all on 127.0.0.1.
 
 ``python -m local.stack`` keeps it running for manual uploads (``make local``); the demo and the e2e
 tests use ``LocalStack`` as a context manager.
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import os
 import signal
 import sys
@@ -21,27 +21,27 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
-import requests
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from local.aws_server import StrictMotoServer, enforce_iam
 from local.cleanup_emulator import CleanupEmulator
-from local.provision import drain_events, function_environment, provision
+from local.identities import client_factory
+from local.provision import Provisioned, drain_events, function_environment, provision
 from local.queue_poller import QueuePoller
-from local.resources import DEFAULT_REGION, StackNames, stack_names
+from local.stack_template import DEFAULT_REGION, StackNames, StackTemplate
 
 LOCAL_API_KEY = "local-emulator-key"  # a key for the local emulator only; it guards nothing
 FUNCTION_CODE_ROOT = Path(__file__).resolve().parent.parent / "functions" / "cleanup"
-_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": DEFAULT_REGION,
-    "AWS_REGION": DEFAULT_REGION,
-}
 
 
 class LocalStack:
-    """Everything the pipeline needs, on this machine. Sets the process environment while running."""
+    """Everything the pipeline needs, on this machine, built from ``template.yaml``.
+
+    ``parameters`` are template parameter overrides, as ``sam deploy --parameter-overrides`` takes
+    them (batch size, concurrency, timeout, quota... all come from the template). ``function_env``
+    overrides the function's environment on top of what the template sets. While running, the process
+    environment is the function's: its endpoint, region and the credentials of its execution role
+    (IAM enforced); ``client()`` gives the harness an administrator's client instead.
+    """
 
     def __init__(
         self,
@@ -51,32 +51,25 @@ class LocalStack:
         api_port: int = 0,
         api_key: str = LOCAL_API_KEY,
         provider_requests_per_minute: int = 0,
+        parameters: dict[str, str] | None = None,
         function_env: dict[str, str] | None = None,
-        batch_size: int = 5,
-        max_concurrency: int = 2,
-        function_timeout: float = 60.0,
-        visibility_timeout: int = 60,
-        max_receive_count: int = 5,
         failed_visibility_seconds: int | None = 2,
         with_poller: bool = True,
         function_log: IO[str] | None = None,
     ) -> None:
-        self.names: StackNames = stack_names(stack)
+        self.template = StackTemplate(stack, parameters=parameters)
+        self.names: StackNames = self.template.names
         self._aws_port = aws_port
         self._api_key = api_key
         self._function_env = function_env or {}
-        self._batch_size = batch_size
-        self._max_concurrency = max_concurrency
-        self._function_timeout = function_timeout
-        self._visibility_timeout = visibility_timeout
-        self._max_receive_count = max_receive_count
         self._failed_visibility = failed_visibility_seconds
         self._with_poller = with_poller
         self._function_log = function_log
         self.emulator = CleanupEmulator(
             api_key, port=api_port, requests_per_minute=provider_requests_per_minute
         )
-        self._moto: ThreadedMotoServer | None = None
+        self.aws: StrictMotoServer | None = None
+        self.provisioned: Provisioned | None = None
         self._saved_env: dict[str, str | None] = {}
         self.poller: QueuePoller | None = None
         self._stdout: contextlib.redirect_stdout[IO[str]] | None = None
@@ -87,17 +80,28 @@ class LocalStack:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> LocalStack:
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log is noise here
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
+        self.aws = StrictMotoServer(self._aws_port, self.template.account).start()
+        self.endpoint_url = self.aws.endpoint
         # moto keeps its state per process, not per server: start from an empty account.
-        requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+        self.aws.reset()
         self.emulator.start()
-        self._set_env({**_AWS_ENV, "AWS_ENDPOINT_URL": self.endpoint_url})
-        self._create_resources()
-        self._set_env(self.function_environment())
+        self.provisioned = provision(
+            self.endpoint_url, self.template, api_key_secret=json.dumps({"api_key": self._api_key})
+        )
+        self._admin_clients = client_factory(self.endpoint_url, DEFAULT_REGION, self.provisioned.admin)
+        self._function_clients = client_factory(self.endpoint_url, DEFAULT_REGION, self.provisioned.function)
+        self.queue_url = self.provisioned.queue_url
+        self.dlq_url = self.provisioned.dlq_url
+        self.events_tap_url = self.provisioned.events_tap_url
+        enforce_iam(self.endpoint_url, enabled=True)
+        self._set_env(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                **self.provisioned.function.environment(),
+                **self.function_environment(),
+            }
+        )
+        reset_function_caches()
         if self._with_poller:
             self.start_poller()
         return self
@@ -111,16 +115,16 @@ class LocalStack:
             self._stdout = None
             _send_function_logs_to(sys.stdout)
         self.emulator.stop()
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
+        if self.aws is not None:
+            self.aws.stop()
+            self.aws = None
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
         self._saved_env.clear()
-        _reset_function_caches()
+        reset_function_caches()
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -130,13 +134,7 @@ class LocalStack:
 
     def function_environment(self) -> dict[str, str]:
         """The function's environment, as the template sets it, pointed at the local parts."""
-        env = {
-            **function_environment(self.names, self.emulator.url),
-            "POWERTOOLS_SERVICE_NAME": "image-cleanup",
-            "POWERTOOLS_METRICS_NAMESPACE": "ImageCleanup",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-        }
+        env = function_environment(self.template, self.emulator.url)
         env.update(self._function_env)
         return env
 
@@ -145,20 +143,23 @@ class LocalStack:
             sys.path.insert(0, str(FUNCTION_CODE_ROOT))
         from app import lambda_handler  # imported late: the environment must be in place first
 
-        _reset_function_caches()
+        reset_function_caches()
         if self._function_log is not None:
             # Powertools prints EMF metrics to stdout: while the stack runs, stdout is the function's log.
             _send_function_logs_to(self._function_log)
             self._stdout = contextlib.redirect_stdout(self._function_log)
             self._stdout.__enter__()
+        source = self.template.event_source()
+        # The event source mapping polls with the function's execution role, as Lambda does.
         self.poller = QueuePoller(
-            self.client("sqs"),
+            self.function_client("sqs"),
             self.queue_url,
             self.queue_arn,
             lambda_handler,
-            batch_size=self._batch_size,
-            max_concurrency=self._max_concurrency,
-            function_timeout=self._function_timeout,
+            batch_size=source.batch_size,
+            max_concurrency=source.maximum_concurrency,
+            function_timeout=float(self.template.function_timeout),
+            memory_mb=self.template.function_memory_mb,
             failed_visibility_seconds=self._failed_visibility,
             function_name=self.names.function,
         )
@@ -166,11 +167,20 @@ class LocalStack:
 
     # -- helpers for people, demos and tests ----------------------------------------------------
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=DEFAULT_REGION)
+        """A client signed by the local administrator (the harness, never the function)."""
+        if self.provisioned is None:
+            raise RuntimeError("the stack is not started")
+        return self._admin_clients(service)
+
+    def function_client(self, service: str) -> Any:
+        """A client signed with the function's execution role."""
+        if self.provisioned is None:
+            raise RuntimeError("the stack is not started")
+        return self._function_clients(service)
 
     @property
     def queue_arn(self) -> str:
-        return f"arn:aws:sqs:{DEFAULT_REGION}:{self.names.account}:{self.names.intake_queue}"
+        return self.template.arn("IntakeQueue")
 
     def queue_depth(self, queue_url: str | None = None) -> int:
         attributes = self.client("sqs").get_queue_attributes(
@@ -204,29 +214,16 @@ class LocalStack:
         """Drain the local events tap: the EventBridge events the function emitted."""
         return drain_events(self.client("sqs"), self.events_tap_url, max_wait)
 
-    # -- resources ------------------------------------------------------------------------------
-    def _create_resources(self) -> None:
-        created = provision(
-            self.client,
-            self.names,
-            api_key_secret=json.dumps({"api_key": self._api_key}),
-            visibility_timeout=self._visibility_timeout,
-            max_receive_count=self._max_receive_count,
-        )
-        self.queue_url, self.dlq_url, self.events_tap_url = (
-            created.queue_url,
-            created.dlq_url,
-            created.events_tap_url,
-        )
-
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))
             os.environ[name] = value
 
 
-def _reset_function_caches() -> None:
-    """The function caches its settings, clients and secret per execution environment; start afresh."""
+def reset_function_caches() -> None:
+    """The function caches its settings, clients, credentials and secret per execution environment;
+    start afresh (a new stack means new endpoints and new role credentials)."""
+    boto3.DEFAULT_SESSION = None
     with contextlib.suppress(ImportError):
         from aws_lambda_powertools.utilities import parameters
 
@@ -259,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws-port", type=int, default=5000)
     parser.add_argument("--api-port", type=int, default=8787)
     parser.add_argument("--requests-per-minute", type=int, default=0, help="provider quota to emulate")
-    parser.add_argument("--output-format", default="png", choices=["png", "webp", "jpeg"])
+    parser.add_argument("--output-format", default="png", help="the template's OutputFormat parameter")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -267,18 +264,21 @@ def main(argv: list[str] | None = None) -> int:
         aws_port=args.aws_port,
         api_port=args.api_port,
         provider_requests_per_minute=args.requests_per_minute,
-        function_env={"OUTPUT_FORMAT": args.output_format},
+        parameters={"OutputFormat": args.output_format},
     ) as stack:
         names = stack.names
+        assert stack.provisioned is not None
+        admin = stack.provisioned.admin
         print(
             f"local stack running (Ctrl-C to stop)\n"
-            f"  AWS endpoint   {stack.endpoint_url}   (credentials testing/testing, {DEFAULT_REGION})\n"
+            f"  AWS endpoint   {stack.endpoint_url}   ({DEFAULT_REGION}, IAM enforced)\n"
             f"  cleanup API    {stack.emulator.url}\n"
             f"  input bucket   s3://{names.input_bucket}\n"
             f"  results bucket s3://{names.results_bucket}\n"
             f"  dead letters   {stack.dlq_url}\n\n"
             f"try:\n"
-            f"  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing\n"
+            f"  export AWS_ACCESS_KEY_ID={admin.access_key_id}\n"
+            f"  export AWS_SECRET_ACCESS_KEY={admin.secret_access_key}\n"
             f"  export AWS_DEFAULT_REGION={DEFAULT_REGION}\n"
             f"  aws --endpoint-url {stack.endpoint_url} s3 cp photo.jpg s3://{names.input_bucket}/photos/photo.jpg\n"
             f"  aws --endpoint-url {stack.endpoint_url} s3 cp photo_mask.png "

@@ -22,7 +22,9 @@ def function_log() -> io.StringIO:
 
 @pytest.fixture
 def stack(function_log: io.StringIO) -> Iterator[LocalStack]:
-    local = LocalStack(function_log=function_log, max_receive_count=2, failed_visibility_seconds=1)
+    local = LocalStack(
+        function_log=function_log, parameters={"ApiRequestsPerMinute": "6000"}, failed_visibility_seconds=1
+    )
     local.start()
     try:
         yield local

@@ -9,78 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
-# types-PyYAML provides the stubs; without them mypy sees Any (hence the tolerant ignores).
 import yaml  # type: ignore[import-untyped, unused-ignore]
+
+# The loader itself is the local stack's (one reader of template.yaml for both).
+from local.cfn_template import TEMPLATE_PATH, CloudFormationLoader, load_template, sub_variables
 
 # Raised for unknown tags and for anything the safe loader refuses to construct.
 ConstructorError = yaml.constructor.ConstructorError
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
-
-# Short tag -> long-form key. !Ref and !Condition are not intrinsic functions (no "Fn::").
-_SHORT_TAGS: dict[str, str] = {
-    "!Ref": "Ref",
-    "!Condition": "Condition",
-    "!Base64": "Fn::Base64",
-    "!Cidr": "Fn::Cidr",
-    "!FindInMap": "Fn::FindInMap",
-    "!GetAtt": "Fn::GetAtt",
-    "!GetAZs": "Fn::GetAZs",
-    "!ImportValue": "Fn::ImportValue",
-    "!Join": "Fn::Join",
-    "!Select": "Fn::Select",
-    "!Split": "Fn::Split",
-    "!Sub": "Fn::Sub",
-    "!Transform": "Fn::Transform",
-    "!And": "Fn::And",
-    "!Equals": "Fn::Equals",
-    "!If": "Fn::If",
-    "!Not": "Fn::Not",
-    "!Or": "Fn::Or",
-    "!ToJsonString": "Fn::ToJsonString",
-    "!Length": "Fn::Length",
-}
+__all__ = ["TEMPLATE_PATH", "CloudFormationLoader", "ConstructorError", "load_template", "sub_variables"]
 
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
-
-
-class CloudFormationLoader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]
-    """A safe YAML loader that turns CloudFormation short-form tags into long-form mappings."""
-
-
-def _construct_short_form(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    tag = "!" + tag_suffix
-    if tag not in _SHORT_TAGS:
-        raise ConstructorError(None, None, f"unknown CloudFormation tag {tag}", node.start_mark)
-    key = _SHORT_TAGS[tag]
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if tag == "!GetAtt":
-            resource, _, attribute = str(value).partition(".")
-            value = [resource, attribute]
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    elif isinstance(node, yaml.MappingNode):
-        value = loader.construct_mapping(node, deep=True)
-    else:  # pragma: no cover - YAML has no other node kinds
-        raise ConstructorError(None, None, f"unexpected node for {tag}", node.start_mark)
-    return {key: value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _construct_short_form)
-
-
-def load_template(path: str | Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """Parse the CloudFormation/SAM template at ``path`` into long-form plain data."""
-    with Path(path).open(encoding="utf-8") as stream:
-        data = yaml.load(stream, Loader=CloudFormationLoader)  # a SafeLoader subclass: no arbitrary objects
-    if not isinstance(data, dict):
-        raise TypeError(f"{path} is not a template mapping")
-    return data
 
 
 # ---------------------------------------------------------------------------- reading helpers
@@ -136,11 +77,6 @@ def policy_statements(role: Mapping[str, Any]) -> list[dict[str, Any]]:
 def as_list(value: Any) -> list[Any]:
     """``value`` as a list (IAM allows a single action or resource instead of a list)."""
     return value if isinstance(value, list) else [value]
-
-
-def sub_variables(template_string: str) -> list[str]:
-    """The ``${...}`` variables of an ``Fn::Sub`` string (``${!Literal}`` escapes excluded)."""
-    return _SUB_VARIABLE.findall(template_string)
 
 
 def substitute(template_string: str, replacement: str = "x") -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from local.stack_template import LOCAL_TYPES, StackTemplate
 from tests.infra.template_loader import as_list, policy_statements, refers_to
 
 # (action, logical id of the only resource it may apply to, attribute shape of the resource)
@@ -14,6 +15,8 @@ REQUIRED_PERMISSIONS: list[tuple[str, str, Any]] = [
     # HeadObject on a result: is this pair's outcome already there?
     ("s3:GetObject", "ResultsBucket", {"Fn::Sub": "${ResultsBucket.Arn}/*"}),
     ("s3:ListBucket", "InputBucket", {"Fn::GetAtt": ["InputBucket", "Arn"]}),
+    # A HEAD of a result that does not exist yet answers 404 only to a caller that may list the bucket.
+    ("s3:ListBucket", "ResultsBucket", {"Fn::GetAtt": ["ResultsBucket", "Arn"]}),
     ("s3:PutObject", "ResultsBucket", {"Fn::Sub": "${ResultsBucket.Arn}/*"}),
     (
         "secretsmanager:GetSecretValue",
@@ -143,3 +146,33 @@ def test_role_grants_no_iam_sts_or_kms_actions(function_role: dict[str, Any]) ->
     }
 
     assert not {action for action in actions if action.split(":")[0] in {"iam", "sts", "kms"}}
+
+
+def test_every_granted_resource_resolves_to_one_of_the_templates_own_resources() -> None:
+    """Given the role's policies resolved for a deployment (as the local stack resolves them),
+    when each statement's resources are matched against the ARNs of the template's own resources,
+    then each is one of them, or the objects (or an object prefix) of one of its buckets.
+
+    This is the static half of the permission check: moto evaluates resource ARNs at run time for
+    S3 and SQS (and, taught by local/strict_aws.py, DynamoDB, Secrets Manager and EventBridge)."""
+    template = StackTemplate("arn-check")
+    secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:arn-check/cleanup-api-key-AbCdEf"
+    template.record_created("ApiKeySecret", Ref=secret_arn)
+    own = {
+        template.arn(logical_id)
+        for logical_id, resource in template.resources.items()
+        if resource["Type"] in LOCAL_TYPES and resource["Type"] != "AWS::SecretsManager::Secret"
+    } | {secret_arn}
+    buckets = {template.arn(logical_id) for logical_id in ("InputBucket", "ResultsBucket")}
+
+    granted = [
+        resource
+        for document in template.role_policies().values()
+        for statement in document["Statement"]
+        for resource in as_list(statement["Resource"])
+    ]
+
+    assert granted
+    for resource in granted:
+        object_of_own_bucket = any(resource.startswith(f"{bucket}/") for bucket in buckets)
+        assert resource in own or object_of_own_bucket, f"{resource} is not a resource of the template"

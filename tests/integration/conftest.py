@@ -1,5 +1,6 @@
-"""Integration fixtures: a moto server (real HTTP) and the cleanup emulator, both on 127.0.0.1,
-started once per session and reset for every test; the handler runs in-process against them."""
+"""Integration fixtures: the strict moto server (real HTTP, IAM enforced) and the cleanup emulator, both
+on 127.0.0.1, started once per session. Every test gets a fresh account with the template's resources
+and runs the handler in-process under the template's function role."""
 
 from __future__ import annotations
 
@@ -11,45 +12,43 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-import requests
-from aws_lambda_powertools.utilities import parameters
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from PIL import Image, ImageDraw
 
 from image_cleanup.observability import metrics
 from image_cleanup.runtime import build_service
 from image_cleanup.service import CleanupService
 from image_cleanup.settings import Settings
+from local.aws_server import StrictMotoServer, enforce_iam
 from local.cleanup_emulator import CleanupEmulator
+from local.identities import client_factory
 from local.lambda_context import LocalLambdaContext
 from local.provision import Provisioned, drain_events, function_environment, provision
-from local.resources import StackNames, stack_names
+from local.stack import reset_function_caches
+from local.stack_template import StackNames, StackTemplate
+from local.strict_aws import IAM_CALLS
 from tests.images import encode
 
 API_KEY = "it-key-0123456789"
+# Template parameters of every integration test: the template's defaults, with a request budget large
+# enough not to slow the suite down (the limiter and its table are still in every call's path).
+PARAMETERS = {"ApiRequestsPerMinute": "6000"}
 
 _AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "ImageCleanup",
 }
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    saved = {name: os.environ.get(name) for name in [*_AWS_ENV, "AWS_ENDPOINT_URL"]}
-    os.environ.update({**_AWS_ENV, "AWS_ENDPOINT_URL": endpoint})
-    yield endpoint
-    server.stop()
+def aws() -> Iterator[StrictMotoServer]:
+    names = [*_AWS_ENV, "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+    saved = {name: os.environ.get(name) for name in names}
+    with StrictMotoServer() as server:
+        os.environ.update({**_AWS_ENV, "AWS_ENDPOINT_URL": server.endpoint})
+        yield server
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
@@ -72,19 +71,36 @@ def emulator(emulator_server: CleanupEmulator) -> CleanupEmulator:
 
 @dataclass
 class Env:
-    """One test's AWS world: fresh resources, clients, and a service wired to them."""
+    """One test's AWS world: the template's resources, an admin client, and a service wired to them
+    that runs under the function's role (the process environment holds its credentials)."""
 
     names: StackNames
     created: Provisioned
     endpoint: str
     emulator: CleanupEmulator
 
+    def __post_init__(self) -> None:
+        self._admin = client_factory(self.endpoint, "us-east-1", self.created.admin)
+        self._function = client_factory(self.endpoint, "us-east-1", self.created.function)
+
+    @property
+    def template(self) -> StackTemplate:
+        return self.created.template
+
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1")
+        """Signed by the harness's administrator."""
+        return self._admin(service)
+
+    def function_client(self, service: str) -> Any:
+        """Signed with the function's execution role."""
+        return self._function(service)
+
+    def function_environment(self, **overrides: str) -> dict[str, str]:
+        env = {**function_environment(self.template, self.emulator.url), **overrides}
+        return {k: v for k, v in env.items() if v != ""}
 
     def settings(self, **overrides: str) -> Settings:
-        env = {**function_environment(self.names, self.emulator.url), **overrides}
-        return Settings.from_env({k: v for k, v in env.items() if v != ""})
+        return Settings.from_env(self.function_environment(**overrides))
 
     def service(self, **overrides: str) -> CleanupService:
         return build_service(self.settings(**overrides))
@@ -110,18 +126,28 @@ class Env:
         return drain_events(self.client("sqs"), self.created.events_tap_url, max_wait=1.5)
 
 
-@pytest.fixture
-def env(moto_endpoint: str, emulator: CleanupEmulator) -> Iterator[Env]:
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    parameters.clear_caches()
-    metrics.clear_metrics()
-    names = stack_names(f"it-{uuid.uuid4().hex[:8]}")
-    world = Env(names, Provisioned("", "", "", ""), moto_endpoint, emulator)
-    world.created = provision(
-        world.client, names, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False
+def start_world(aws: StrictMotoServer, emulator: CleanupEmulator, monkeypatch: pytest.MonkeyPatch) -> Env:
+    """A fresh account: the template's resources, IAM enforced, the function's credentials in place."""
+    aws.reset()
+    IAM_CALLS.clear()
+    template = StackTemplate(f"it-{uuid.uuid4().hex[:8]}", parameters=PARAMETERS)
+    created = provision(
+        aws.endpoint, template, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False
     )
+    enforce_iam(aws.endpoint, enabled=True)
+    for name, value in created.function.environment().items():
+        monkeypatch.setenv(name, value)
+    reset_function_caches()
+    return Env(template.names, created, aws.endpoint, emulator)
+
+
+@pytest.fixture
+def env(aws: StrictMotoServer, emulator: CleanupEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    metrics.clear_metrics()
+    world = start_world(aws, emulator, monkeypatch)
     yield world
     metrics.clear_metrics()
+    reset_function_caches()
 
 
 @pytest.fixture

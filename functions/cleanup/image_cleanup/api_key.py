@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities import parameters
 
@@ -22,14 +22,17 @@ class SecretsManagerKeyProvider:
     the operator's problem, not the upload's: it raises a TransientError so SQS keeps the record.
     """
 
-    def __init__(self, secret_id: str, max_age: int) -> None:
+    def __init__(self, secret_id: str, max_age: int, client: Any | None = None) -> None:
         self._secret_id = secret_id
         self._max_age = max_age
+        # A provider of our own (with the composition root's client), not Powertools' process-wide
+        # default: its cache and credentials live and die with this execution environment's service.
+        self._provider = parameters.SecretsProvider(boto3_client=client)
 
     @tracer.capture_method(capture_response=False)
     def get(self, *, refresh: bool = False) -> str:
         try:
-            raw = parameters.get_secret(self._secret_id, max_age=self._max_age, force_fetch=refresh)
+            raw = self._provider.get(self._secret_id, max_age=self._max_age, force_fetch=refresh)
         except parameters.exceptions.GetParameterError as exc:
             # The SDK's message names the secret and the reason; it never contains the value.
             raise TransientError(

@@ -26,7 +26,11 @@ _deferrer: SqsDeferrer | None = None
 def build_service(settings: Settings) -> CleanupService:
     """Wire the real adapters for ``settings``. AWS_ENDPOINT_URL, if set, is honoured by boto3 itself."""
     storage = S3Storage(boto3.client("s3", config=_BOTO_CONFIG))
-    keys = SecretsManagerKeyProvider(settings.api_key_secret_id, settings.secret_max_age_seconds)
+    keys = SecretsManagerKeyProvider(
+        settings.api_key_secret_id,
+        settings.secret_max_age_seconds,
+        boto3.client("secretsmanager", config=_BOTO_CONFIG),
+    )
     limiter: Limiter = NoLimit()
     if settings.state_table and settings.api_requests_per_minute > 0:
         limiter = DynamoDbSlotScheduler(

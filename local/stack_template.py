@@ -1,0 +1,269 @@
+"""What the local stack takes from ``template.yaml``: the one source of truth for its resources.
+
+Buckets (encryption, versioning, lifecycle, the S3 → SQS notification and its filter), queues
+(visibility timeout, retention, redrive and maxReceiveCount), the state table, the secret, the event
+bus, the function's settings and environment, its event source mapping, and the inline policies of its
+execution role are all read from the template and resolved for one stack name, account, region and
+set of parameter values. Changing the template changes the local stack.
+
+Why not moto's CloudFormation: it cannot deploy this template (it resolves ``!FindInMap`` with a
+number where the map key is a string, and lacks ``AWS::SQS::QueuePolicy``, ``AWS::S3::BucketPolicy``,
+``AWS::SecretsManager::Secret``, ``AWS::SNS::TopicPolicy`` and ``AWS::CloudWatch::Alarm``). The SAM
+transform is not needed either: the only SAM resources are the function and its layer, whose few
+properties the local stack uses are read here directly, as SAM would pass them on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local.cfn_template import TEMPLATE_PATH, Attributes, Resolver, TemplateError, load_template
+
+DEFAULT_STACK = "image-cleanup"
+DEFAULT_ACCOUNT = "123456789012"  # moto's default account
+DEFAULT_REGION = "us-east-1"
+FUNCTION = "CleanupFunction"
+FUNCTION_ROLE = "CleanupFunctionRole"
+
+# The resource types the local stack creates on moto. Everything else in the template (alarms, the
+# dashboard, the alarm topic and its key, the layer, policies of buckets and queues) has no local part.
+LOCAL_TYPES = (
+    "AWS::S3::Bucket",
+    "AWS::SQS::Queue",
+    "AWS::DynamoDB::Table",
+    "AWS::SecretsManager::Secret",
+    "AWS::Events::EventBus",
+    "AWS::Logs::LogGroup",
+)
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """Physical names of the template's resources for one stack (read from the template)."""
+
+    stack: str
+    account: str
+    region: str
+    input_bucket: str
+    results_bucket: str
+    intake_queue: str
+    dead_letter_queue: str
+    state_table: str
+    api_key_secret: str
+    event_bus: str
+    function: str
+    log_group: str
+
+    @property
+    def events_tap_queue(self) -> str:
+        """Local only: a queue subscribed to the bus so people and tests can read the events."""
+        return f"{self.stack}-events-tap"
+
+
+@dataclass(frozen=True)
+class LocalResource:
+    """One resource of a type the local stack creates, with its properties resolved."""
+
+    logical_id: str
+    type: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """The function's SQS event source mapping, as the poller plays it."""
+
+    queue_logical_id: str
+    batch_size: int
+    maximum_batching_window_seconds: int
+    maximum_concurrency: int
+    report_batch_item_failures: bool
+
+
+class StackTemplate:
+    """``template.yaml`` resolved for one deployment (stack name, account, region, parameters)."""
+
+    def __init__(
+        self,
+        stack: str = DEFAULT_STACK,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+        parameters: Mapping[str, str] | None = None,
+        path: str | Path = TEMPLATE_PATH,
+    ) -> None:
+        self.template = load_template(path)
+        self.stack, self.account, self.region = stack, account, region
+        self.partition = "aws-cn" if region.startswith("cn-") else "aws"
+        self._created: dict[str, dict[str, Any]] = {}
+        self.resolver = Resolver(
+            self.template,
+            parameters=parameters,
+            pseudo={
+                "AWS::StackName": stack,
+                "AWS::AccountId": account,
+                "AWS::Region": region,
+                "AWS::Partition": self.partition,
+                "AWS::URLSuffix": "amazonaws.com",
+            },
+            physical=self._attributes,
+        )
+
+    # -- resources ---------------------------------------------------------------------------------
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        resources: dict[str, dict[str, Any]] = self.template["Resources"]
+        return resources
+
+    def local_resources(self) -> list[LocalResource]:
+        """Every resource the local stack creates, in template order, properties resolved."""
+        return [
+            LocalResource(logical_id, resource["Type"], self.properties(logical_id))
+            for logical_id, resource in self.resources.items()
+            if resource["Type"] in LOCAL_TYPES and self.resolver.resource_exists(logical_id)
+        ]
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        resolved: dict[str, Any] = self.resolver.resolve(self.resources[logical_id].get("Properties", {}))
+        return resolved
+
+    def record_created(self, logical_id: str, **attributes: Any) -> None:
+        """Attributes only known once the resource exists (a secret's ARN carries a random suffix)."""
+        self._created.setdefault(logical_id, {}).update(attributes)
+
+    def ref(self, logical_id: str) -> Any:
+        return self._attribute_of(logical_id, "Ref")
+
+    def arn(self, logical_id: str) -> str:
+        return str(self._attribute_of(logical_id, "Arn"))
+
+    def _attribute_of(self, logical_id: str, attribute: str) -> Any:
+        attributes = self._attributes(logical_id)
+        if attributes is None or attribute not in attributes:
+            raise TemplateError(f"{logical_id}.{attribute} is not known to the local stack")
+        return attributes[attribute]
+
+    def _attributes(self, logical_id: str) -> Attributes | None:
+        """What ``Ref`` and ``Fn::GetAtt`` give for a resource, as CloudFormation documents them."""
+        created = self._created.get(logical_id, {})
+        resource = self.resources.get(logical_id)
+        if resource is None:
+            return None
+        props = resource.get("Properties", {})
+        region, account, partition = self.region, self.account, self.partition
+
+        def name(prop: str) -> str:
+            return str(self.resolver.resolve(props[prop]))
+
+        predicted: dict[str, Any]
+        kind = resource["Type"]
+        if kind == "AWS::S3::Bucket":
+            bucket = name("BucketName")
+            predicted = {"Ref": bucket, "Arn": f"arn:{partition}:s3:::{bucket}"}
+        elif kind == "AWS::SQS::Queue":
+            queue = name("QueueName")
+            url = f"https://sqs.{region}.amazonaws.com/{account}/{queue}"
+            predicted = {
+                "Ref": url,
+                "QueueUrl": url,
+                "QueueName": queue,
+                "Arn": f"arn:{partition}:sqs:{region}:{account}:{queue}",
+            }
+        elif kind == "AWS::DynamoDB::Table":
+            table = name("TableName")
+            predicted = {"Ref": table, "Arn": f"arn:{partition}:dynamodb:{region}:{account}:table/{table}"}
+        elif kind == "AWS::Events::EventBus":
+            bus = name("Name")
+            predicted = {
+                "Ref": bus,
+                "Name": bus,
+                "Arn": f"arn:{partition}:events:{region}:{account}:event-bus/{bus}",
+            }
+        elif kind == "AWS::Logs::LogGroup":
+            group = name("LogGroupName")
+            predicted = {"Ref": group, "Arn": f"arn:{partition}:logs:{region}:{account}:log-group:{group}:*"}
+        elif kind == "AWS::Serverless::Function":
+            function = name("FunctionName")
+            predicted = {
+                "Ref": function,
+                "Arn": f"arn:{partition}:lambda:{region}:{account}:function:{function}",
+            }
+        else:
+            predicted = {}  # e.g. a secret: its ARN is recorded when it is created
+        return {**predicted, **created}
+
+    # -- names -------------------------------------------------------------------------------------
+    @property
+    def names(self) -> StackNames:
+        return StackNames(
+            stack=self.stack,
+            account=self.account,
+            region=self.region,
+            input_bucket=str(self.ref("InputBucket")),
+            results_bucket=str(self.ref("ResultsBucket")),
+            intake_queue=str(self._attribute_of("IntakeQueue", "QueueName")),
+            dead_letter_queue=str(self._attribute_of("DeadLetterQueue", "QueueName")),
+            state_table=str(self.ref("StateTable")),
+            api_key_secret=str(self.properties("ApiKeySecret")["Name"]),
+            event_bus=str(self.ref("EventBus")),
+            function=str(self.ref(FUNCTION)),
+            log_group=str(self.ref("CleanupLogGroup")),
+        )
+
+    # -- the function ------------------------------------------------------------------------------
+    def function_properties(self) -> dict[str, Any]:
+        """The function's properties with the template's Globals merged in, as SAM merges them."""
+        merged: dict[str, Any] = dict(self.template.get("Globals", {}).get("Function", {}))
+        merged.update(self.resources[FUNCTION]["Properties"])
+        return merged
+
+    def function_environment(self) -> dict[str, str]:
+        """The function's environment variables, resolved (the secret must have been created)."""
+        variables = self.resolver.resolve(self.function_properties()["Environment"]["Variables"])
+        return {name: str(value) for name, value in variables.items()}
+
+    @property
+    def function_timeout(self) -> int:
+        return int(self.resolver.resolve(self.function_properties()["Timeout"]))
+
+    @property
+    def function_memory_mb(self) -> int:
+        return int(self.resolver.resolve(self.function_properties()["MemorySize"]))
+
+    def event_source(self) -> EventSource:
+        events = [event for event in self.function_properties()["Events"].values() if event["Type"] == "SQS"]
+        if len(events) != 1:
+            raise TemplateError(f"{FUNCTION} must have exactly one SQS event source, has {len(events)}")
+        raw = events[0]["Properties"]
+        properties = self.resolver.resolve(raw)
+        queue = raw["Queue"]
+        if not (isinstance(queue, dict) and "Fn::GetAtt" in queue):
+            raise TemplateError("the SQS event source must name its queue with !GetAtt <Queue>.Arn")
+        return EventSource(
+            queue_logical_id=str(queue["Fn::GetAtt"][0]),
+            batch_size=int(properties.get("BatchSize", 10)),
+            maximum_batching_window_seconds=int(properties.get("MaximumBatchingWindowInSeconds", 0)),
+            maximum_concurrency=int(properties.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
+            report_batch_item_failures="ReportBatchItemFailures"
+            in properties.get("FunctionResponseTypes", []),
+        )
+
+    # -- the execution role ------------------------------------------------------------------------
+    def function_role_logical_id(self) -> str:
+        role = self.function_properties()["Role"]
+        if not (isinstance(role, dict) and role.get("Fn::GetAtt", [None, None])[1] == "Arn"):
+            raise TemplateError(f"{FUNCTION} must use a role of the template (!GetAtt <Role>.Arn)")
+        return str(role["Fn::GetAtt"][0])
+
+    def role_policies(self) -> dict[str, dict[str, Any]]:
+        """Inline policies of the function's role: name -> policy document, resolved to ARNs."""
+        role = self.resources[self.function_role_logical_id()]
+        policies = self.resolver.resolve(role["Properties"].get("Policies", []))
+        return {str(policy["PolicyName"]): policy["PolicyDocument"] for policy in policies}
+
+    def role_managed_policies(self) -> list[str]:
+        role = self.resources[self.function_role_logical_id()]
+        return [str(arn) for arn in self.resolver.resolve(role["Properties"].get("ManagedPolicyArns", []))]

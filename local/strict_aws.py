@@ -1,0 +1,477 @@
+"""Where AWS is stricter than moto, the local stack is too: every such rule lives here.
+
+moto answers like AWS for what the function does, but it is lenient in places where AWS is not, and a
+test that passes against the lenient answer proves nothing about a deployment. Each rule below quotes
+AWS's own documentation and makes the local stack refuse what AWS refuses. Where the wording leaves
+room (is a "KB" 1,000 or 1,024 bytes; does the metadata "key" include its ``x-amz-meta-`` prefix), the
+stricter reading is enforced, so a request that passes here passes there.
+
+Two kinds of rule:
+
+* ``StrictAwsRules`` is WSGI middleware around moto's server: it inspects requests and answers
+  (S3 object keys and metadata, 404 versus 403 for missing objects, SQS's 12-hour visibility limit).
+* ``teach_moto_resource_arns`` makes moto's IAM enforcement evaluate the resource ARN of DynamoDB,
+  Secrets Manager and EventBridge calls, which moto 5.2 checks against ``"*"`` only (so a grant on the
+  exact table ARN would be denied, and a grant on the wrong table allowed), and ask for the permission
+  SQS batch actions really need. ``IamCallLog`` records every
+  authorised call (principal, action, resource), so tests can show which call needs each grant.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# --- S3 ------------------------------------------------------------------------------------------
+
+# "The object key name is a sequence of Unicode characters with UTF-8 encoding of up to 1,024 bytes
+# long." (Amazon S3 User Guide, "Naming Amazon S3 objects")
+S3_MAX_KEY_BYTES = 1024
+
+# "Within the PUT request header, the user-defined metadata is limited to 2 KB in size. The size of
+# user-defined metadata is measured by taking the sum of the number of bytes in the UTF-8 encoding of
+# each key and value." (Amazon S3 User Guide, "Working with object metadata"). Enforced strictly: the
+# ``x-amz-meta-`` prefix of each name is counted as part of its key.
+S3_MAX_METADATA_BYTES = 2048
+S3_METADATA_PREFIX = "x-amz-meta-"
+
+# "If the object you request doesn't exist, the error that Amazon S3 returns depends on whether you
+# also have the s3:ListBucket permission. If you have the s3:ListBucket permission on the bucket,
+# Amazon S3 returns an HTTP status code 404 Not Found error. If you don't have the s3:ListBucket
+# permission, Amazon S3 returns an HTTP status code 403 Forbidden error." (Amazon S3 API Reference,
+# GetObject and HeadObject, "Permissions"). moto answers 404 whatever the caller may list.
+
+# --- SQS -----------------------------------------------------------------------------------------
+
+# "The maximum allowed timeout value is 12 hours. ... You can continue to call
+# ChangeMessageVisibility to extend the visibility timeout to the maximum allowed time. If you try to
+# extend the visibility timeout beyond the maximum, your request is rejected." (Amazon SQS API
+# Reference, ChangeMessageVisibility). The 12 hours run from the message's receipt; moto checks only
+# that each single value is at most 43,200 seconds.
+SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the local stack refuses, as AWS would."""
+
+    status: int
+    code: str
+    message: str
+
+
+def metadata_size(headers: Iterable[tuple[str, str]]) -> int:
+    """Bytes of user metadata in request headers, counted as S3's limit counts them (strictly)."""
+    return sum(
+        len(name.lower().encode("utf-8")) + len(value.encode("utf-8"))
+        for name, value in headers
+        if name.lower().startswith(S3_METADATA_PREFIX)
+    )
+
+
+def check_new_object(key: str, headers: Iterable[tuple[str, str]]) -> Refusal | None:
+    """The rules S3 applies to an object being created (PutObject, CopyObject, CreateMultipartUpload)."""
+    if len(key.encode("utf-8")) > S3_MAX_KEY_BYTES:
+        return Refusal(400, "KeyTooLongError", "Your key is too long")
+    size = metadata_size(headers)
+    if size > S3_MAX_METADATA_BYTES:
+        return Refusal(
+            400,
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size "
+            f"({size} > {S3_MAX_METADATA_BYTES} bytes)",
+        )
+    return None
+
+
+def check_visibility_change(received_seconds_ago: float | None, timeout: int) -> Refusal | None:
+    """SQS refuses a visibility timeout that would keep the message hidden beyond 12 hours of its receipt."""
+    if received_seconds_ago is None:
+        return None
+    total = received_seconds_ago + timeout
+    if total > SQS_MAX_VISIBILITY_SECONDS:
+        return Refusal(
+            400,
+            "InvalidParameterValue",
+            f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout "
+            f"for the message is beyond the limit [{SQS_MAX_VISIBILITY_SECONDS} seconds].",
+        )
+    return None
+
+
+# --- IAM, through moto's own evaluation -----------------------------------------------------------
+
+
+def iam_enforced() -> bool:
+    """Whether moto currently enforces IAM (``POST /moto-api/reset-auth`` with a small number)."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    return bool(ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT)
+
+
+def caller_may(headers: dict[str, str], action: str, resource: str, account_id: str) -> bool:
+    """Whether the signer of a request may perform ``action`` on ``resource`` (moto's policy evaluation)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
+
+    authorization = headers.get("Authorization", "")
+    match = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/", authorization)
+    if match is None:
+        return False
+    access_key_id, region = match.groups()
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    try:
+        access_key = create_access_key(account_id, partition, access_key_id, headers)
+        policies = access_key.collect_policies()
+    except Exception:  # an unknown key is refused by moto's own check; nothing to decide here
+        return False
+    permitted = False
+    for policy in policies:
+        result = IAMPolicy(policy).is_action_permitted(action, resource)
+        if result == PermissionResult.DENIED:
+            return False
+        permitted = permitted or result == PermissionResult.PERMITTED
+    return permitted
+
+
+@dataclass(frozen=True)
+class IamCall:
+    principal: str
+    action: str
+    resource: str
+    allowed: bool
+
+
+class IamCallLog:
+    """Every call moto authorised or refused while enforcing IAM, in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[IamCall] = []
+
+    def add(self, call: IamCall) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def calls(self, principal_contains: str = "") -> list[IamCall]:
+        with self._lock:
+            return [call for call in self._calls if principal_contains in call.principal]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+
+IAM_CALLS = IamCallLog()
+
+# "The following actions ... are batch actions ... Permissions for these batch actions are granted by
+# the permission of the corresponding action: ChangeMessageVisibilityBatch (sqs:ChangeMessageVisibility),
+# DeleteMessageBatch (sqs:DeleteMessage), SendMessageBatch (sqs:SendMessage)." (Amazon SQS Developer
+# Guide, "Amazon SQS API permissions"). moto asks for sqs:DeleteMessageBatch itself, which no policy grants.
+SQS_BATCH_ACTIONS = {
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+}
+_taught = False
+_teach_lock = threading.Lock()
+
+
+def teach_moto_resource_arns() -> None:
+    """Make moto evaluate IAM policies against the ARN each call is about, as IAM does, and log calls.
+
+    "The Resource element specifies the object or objects that the statement covers." (IAM User Guide,
+    "IAM JSON policy elements: Resource"). moto 5.2 knows the resource of S3 and SQS calls only; for
+    DynamoDB (the table), Secrets Manager (the secret) and EventBridge (the bus) it is taught here.
+    Idempotent; patches moto's classes in this process.
+    """
+    global _taught
+    with _teach_lock:
+        if _taught:
+            return
+        from moto.dynamodb.responses import DynamoHandler
+        from moto.events.responses import EventsHandler
+        from moto.iam.access_control import IAMRequestBase
+        from moto.secretsmanager.responses import SecretsManagerResponse
+
+        DynamoHandler._determine_resource = _dynamodb_resource  # type: ignore[attr-defined]
+        SecretsManagerResponse._determine_resource = _secret_resource  # type: ignore[attr-defined]
+        EventsHandler._determine_resource = _event_bus_resource  # type: ignore[attr-defined]
+
+        original = IAMRequestBase.check_action_permitted
+
+        def recorded(self: Any, resource: str) -> None:
+            self._action = SQS_BATCH_ACTIONS.get(self._action, self._action)
+            principal = str(getattr(self._access_key, "arn", "?"))
+            try:
+                original(self, resource)
+            except Exception:
+                IAM_CALLS.add(IamCall(principal, self._action, resource, False))
+                raise
+            IAM_CALLS.add(IamCall(principal, self._action, resource, True))
+
+        IAMRequestBase.check_action_permitted = recorded  # type: ignore[method-assign]
+        _taught = True
+
+
+def _json_body(handler: Any) -> dict[str, Any]:
+    if isinstance(handler.body, dict):  # DynamoDB's handler has parsed its parameters already
+        return handler.body
+    try:
+        document = json.loads(handler.body or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _dynamodb_resource(self: Any) -> str:
+    table = _json_body(self).get("TableName")
+    if not isinstance(table, str) or not table:
+        return "*"  # batch and transaction calls name several tables: only a "*" grant covers them
+    if table.startswith("arn:"):
+        return table
+    return f"arn:{_partition(self.region)}:dynamodb:{self.region}:{self.current_account}:table/{table}"
+
+
+def _secret_resource(self: Any) -> str:
+    secret_id = _json_body(self).get("SecretId")
+    if not isinstance(secret_id, str) or not secret_id:
+        return "*"
+    try:
+        return str(self.backend.describe_secret(secret_id).arn)
+    except Exception:
+        # A secret that does not exist: its ARN would carry a suffix no grant can match, so IAM refuses
+        # the call before Secrets Manager can say it is missing.
+        if secret_id.startswith("arn:"):
+            return secret_id
+        region, account = self.region, self.current_account
+        return f"arn:{_partition(region)}:secretsmanager:{region}:{account}:secret:{secret_id}"
+
+
+def _event_bus_resource(self: Any) -> str:
+    body = _json_body(self)
+    entries = body.get("Entries")
+    bus = body.get("EventBusName") or body.get("Name")
+    if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+        bus = entries[0].get("EventBusName") or "default"
+    if not isinstance(bus, str) or not bus:
+        return "*"
+    if bus.startswith("arn:"):
+        return bus
+    return f"arn:{_partition(self.region)}:events:{self.region}:{self.current_account}:event-bus/{bus}"
+
+
+def _partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else "aws"
+
+
+# --- the middleware ------------------------------------------------------------------------------
+
+
+class StrictAwsRules:
+    """WSGI middleware that applies the rules above to requests for moto's server.
+
+    Sees S3 (path-style requests, as boto3 sends them to an IP endpoint) and SQS (the JSON protocol
+    boto3 speaks). ``account_id`` is the account whose IAM decides who may list a bucket.
+    """
+
+    def __init__(self, app: WsgiApp, account_id: str = "123456789012") -> None:
+        self._app = app
+        self._account = account_id
+        self._received: dict[str, float] = {}
+        self._received_lock = threading.Lock()
+        self.refusals: list[Refusal] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        service = _service_of(environ)
+        if service == "s3":
+            return self._s3(environ, start_response)
+        if service == "sqs":
+            return self._sqs(environ, start_response)
+        return self._app(environ, start_response)
+
+    # -- S3 -----------------------------------------------------------------------------------------
+    def _s3(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        bucket, key, query = _s3_target(environ)
+        if key is None:
+            return self._app(environ, start_response)
+        creates = (method == "PUT" and not ({"partNumber", "tagging", "acl", "retention"} & set(query))) or (
+            method == "POST" and "uploads" in query
+        )
+        if creates:
+            refusal = check_new_object(key, _headers(environ))
+            if refusal is not None:
+                return self._refuse_s3(refusal, bucket, key, start_response)
+        if method in ("GET", "HEAD") and not query.keys() - {"versionId", "partNumber"}:
+            status, headers, body = _call(self._app, environ)
+            if status.startswith("404") and iam_enforced() and not self._may_list(environ, bucket):
+                refusal = Refusal(403, "AccessDenied", "Access Denied")
+                return self._refuse_s3(refusal, bucket, key, start_response, head=method == "HEAD")
+            start_response(status, headers)
+            return [body]
+        return self._app(environ, start_response)
+
+    def _may_list(self, environ: dict[str, Any], bucket: str) -> bool:
+        return caller_may(_header_dict(environ), "s3:ListBucket", f"arn:aws:s3:::{bucket}", self._account)
+
+    def _refuse_s3(
+        self,
+        refusal: Refusal,
+        bucket: str,
+        key: str,
+        start_response: Callable[..., Any],
+        *,
+        head: bool = False,
+    ) -> Iterable[bytes]:
+        self.refusals.append(refusal)
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{refusal.code}</Code><Message>{_xml(refusal.message)}</Message>"
+            f"<BucketName>{_xml(bucket)}</BucketName><Key>{_xml(key)}</Key></Error>"
+        ).encode()
+        status = f"{refusal.status} {'Forbidden' if refusal.status == 403 else 'Bad Request'}"
+        start_response(
+            status, [("Content-Type", "application/xml"), ("Content-Length", "0" if head else str(len(body)))]
+        )
+        return [] if head else [body]
+
+    # -- SQS ----------------------------------------------------------------------------------------
+    def _sqs(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        operation = target.rsplit(".", 1)[-1]
+        if operation not in ("ReceiveMessage", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"):
+            return self._app(environ, start_response)
+        request = _read_body(environ)
+        try:
+            document = json.loads(request or b"{}")
+        except ValueError:
+            document = {}
+        if operation == "ChangeMessageVisibility":
+            refusal = check_visibility_change(
+                self._seconds_since_receipt(document.get("ReceiptHandle")),
+                int(document.get("VisibilityTimeout", 0)),
+            )
+            if refusal is not None:
+                return self._refuse_sqs(refusal, start_response)
+        if operation == "ChangeMessageVisibilityBatch":
+            # The request is signed over its body, so entries cannot be dropped from it: a batch with any
+            # entry over the limit is refused whole (stricter than SQS, which fails just those entries).
+            for entry in document.get("Entries", []):
+                refusal = check_visibility_change(
+                    self._seconds_since_receipt(entry.get("ReceiptHandle")),
+                    int(entry.get("VisibilityTimeout", 0)),
+                )
+                if refusal is not None:
+                    return self._refuse_sqs(refusal, start_response)
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(request), str(len(request))
+        status, headers, body = _call(self._app, environ)
+        if status.startswith("200") and operation == "ReceiveMessage":
+            self._record_receipts(body)
+        start_response(status, headers)
+        return [body]
+
+    def _record_receipts(self, body: bytes) -> None:
+        try:
+            messages = json.loads(body or b"{}").get("Messages", [])
+        except ValueError:
+            return
+        now = time.monotonic()
+        with self._received_lock:
+            for message in messages:
+                handle = message.get("ReceiptHandle")
+                if isinstance(handle, str):
+                    self._received[handle] = now
+
+    def _seconds_since_receipt(self, handle: object) -> float | None:
+        with self._received_lock:
+            received = self._received.get(handle) if isinstance(handle, str) else None
+        return None if received is None else time.monotonic() - received
+
+    def _refuse_sqs(self, refusal: Refusal, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        self.refusals.append(refusal)
+        body = json.dumps(
+            {"__type": f"com.amazonaws.sqs#{refusal.code}", "message": refusal.message}
+        ).encode()
+        start_response(
+            f"{refusal.status} Bad Request",
+            [
+                ("Content-Type", "application/x-amz-json-1.0"),
+                ("x-amzn-query-error", f"{refusal.code};Sender"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+
+
+def _service_of(environ: dict[str, Any]) -> str:
+    """The signing service of a request, from its SigV4 credential scope."""
+    match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else ""
+
+
+def _s3_target(environ: dict[str, Any]) -> tuple[str, str | None, dict[str, list[str]]]:
+    """Bucket, key (None for a bucket-level request) and query of a path-style S3 request."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+    parts = urlsplit(raw)
+    path = parts.path.lstrip("/")
+    bucket, _, key = path.partition("/")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    return unquote(bucket), (unquote(key) if key else None), query
+
+
+def _headers(environ: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for name, value in environ.items():
+        if name.startswith("HTTP_"):
+            # WSGI carries header values as latin-1 decoded bytes; S3 counts UTF-8 bytes.
+            text = value.encode("latin-1").decode("utf-8", "replace") if isinstance(value, str) else ""
+            yield name[5:].replace("_", "-").lower(), text
+
+
+def _header_dict(environ: dict[str, Any]) -> dict[str, str]:
+    """Request headers with the capitalisation moto's IAM classes look up."""
+    headers = {
+        "-".join(part.capitalize() for part in name.split("-")): value for name, value in _headers(environ)
+    }
+    if "X-Amz-Security-Token" not in headers and "HTTP_X_AMZ_SECURITY_TOKEN" in environ:
+        headers["X-Amz-Security-Token"] = environ["HTTP_X_AMZ_SECURITY_TOKEN"]
+    return headers
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body: bytes = environ["wsgi.input"].read(length) if length else b""
+    return body
+
+
+def _call(app: WsgiApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run the wrapped app to completion and return its answer (status, headers, body)."""
+    captured: dict[str, Any] = {}
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[..., Any]:
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
+
+    chunks = app(environ, start_response)
+    try:
+        body = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return captured["status"], captured["headers"], body
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
