@@ -7,7 +7,7 @@ PYTEST := $(BIN)/python -m pytest
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo local loadtest bench lint test test-unit test-integration test-e2e test-infra deploy clean
+.PHONY: help venv demo local loadtest bench bench-memory lint test test-unit test-integration test-e2e test-infra deploy clean
 
 help:
 	@echo "make demo    run the whole pipeline locally on a sample pair; result in out/"
@@ -15,6 +15,7 @@ help:
 	@echo "make local   keep the local stack running for manual uploads"
 	@echo "make loadtest 500 pairs through the local stack with faults and a quota; report in out/"
 	@echo "make bench   our handler against the naive reference; table in bench/results/"
+	@echo "make bench-memory  peak memory against pixels (the function's memory budget)"
 	@echo "make deploy  sam build && sam deploy --guided"
 
 $(STAMP): requirements-dev.txt layers/requirements.txt
@@ -35,6 +36,9 @@ loadtest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --out bench/results/latest.json
+
+bench-memory: $(STAMP)
+	$(BIN)/python -m bench.memory --out bench/results/memory.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

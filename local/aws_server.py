@@ -17,6 +17,7 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from local.aws_faults import S3Faults
 from local.strict_aws import StrictAwsRules, teach_moto_resource_arns
 
 NO_ENFORCEMENT = "inf"
@@ -30,14 +31,16 @@ class StrictMotoServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.rules: StrictAwsRules | None = None
+        self.faults = S3Faults()
         self._account = account_id
 
     def start(self) -> StrictMotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log is noise here
         teach_moto_resource_arns()
         self.rules = StrictAwsRules(DomainDispatcherApplication(create_backend_app), self._account)
+        self.faults.wrap(self.rules)
         self._server = make_server(
-            "127.0.0.1", self._port, self.rules, threaded=True, request_handler=MotoRequestHandler
+            "127.0.0.1", self._port, self.faults, threaded=True, request_handler=MotoRequestHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
@@ -53,6 +56,7 @@ class StrictMotoServer:
     def reset(self) -> None:
         """Forget every resource and identity (moto keeps one state per process), enforcement off."""
         enforce_iam(self.endpoint, enabled=False)
+        self.faults.clear()
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
 
     def stop(self) -> None:

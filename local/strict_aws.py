@@ -134,12 +134,9 @@ def caller_may(headers: dict[str, str], action: str, resource: str, account_id: 
         policies = access_key.collect_policies()
     except Exception:  # an unknown key is refused by moto's own check; nothing to decide here
         return False
-    permitted = False
-    for policy in policies:
-        result = IAMPolicy(policy).is_action_permitted(action, resource)
-        if result == PermissionResult.DENIED:
-            return False
-        permitted = permitted or result == PermissionResult.PERMITTED
+    results = [IAMPolicy(policy).is_action_permitted(action, resource) for policy in policies]
+    permitted = PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
+    IAM_CALLS.add(IamCall(str(access_key.arn), action, resource, permitted))
     return permitted
 
 
@@ -292,7 +289,7 @@ class StrictAwsRules:
         self.refusals: list[Refusal] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        service = _service_of(environ)
+        service = service_of(environ)
         if service == "s3":
             return self._s3(environ, start_response)
         if service == "sqs":
@@ -302,7 +299,7 @@ class StrictAwsRules:
     # -- S3 -----------------------------------------------------------------------------------------
     def _s3(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
-        bucket, key, query = _s3_target(environ)
+        bucket, key, query = s3_target(environ)
         if key is None:
             return self._app(environ, start_response)
         creates = (method == "PUT" and not ({"partNumber", "tagging", "acl", "retention"} & set(query))) or (
@@ -413,13 +410,13 @@ class StrictAwsRules:
         return [body]
 
 
-def _service_of(environ: dict[str, Any]) -> str:
+def service_of(environ: dict[str, Any]) -> str:
     """The signing service of a request, from its SigV4 credential scope."""
     match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
     return match.group(1) if match else ""
 
 
-def _s3_target(environ: dict[str, Any]) -> tuple[str, str | None, dict[str, list[str]]]:
+def s3_target(environ: dict[str, Any]) -> tuple[str, str | None, dict[str, list[str]]]:
     """Bucket, key (None for a bucket-level request) and query of a path-style S3 request."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
     parts = urlsplit(raw)

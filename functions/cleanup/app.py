@@ -13,9 +13,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_cleanup.deadline import Deadline
-from image_cleanup.errors import TransientError
+from image_cleanup.errors import Deferred, ErrorCode, TransientError
 from image_cleanup.event_sources import EventKind, ObjectRef, event_kind, refs_from_event, refs_from_sqs_body
-from image_cleanup.observability import count, logger, metrics, tracer
+from image_cleanup.observability import count, count_by_error, logger, metrics, tracer
 from image_cleanup.queue_visibility import Deferrer, NoDeferral
 from image_cleanup.runtime import get_deferrer, get_service
 from image_cleanup.service import CleanupService, Outcome
@@ -71,8 +71,16 @@ def handle(
 def _process(ref: ObjectRef, service: CleanupService, context: Any) -> str:
     try:
         outcome: Outcome = service.handle_object(ref, Deadline.from_context(context))
+    except Deferred as exc:
+        count("PairsDeferred")
+        logger.info(
+            "the record waits in the queue for its turn",
+            extra={"key": ref.key, "error": exc.code.value, "wait_seconds": exc.retry_after},
+        )
+        raise
     except TransientError as exc:
         count("PairsRetried")
+        count_by_error("TransientFailures", exc.code.value)
         logger.warning(
             "transient failure; the record will be delivered again",
             extra={
@@ -86,6 +94,7 @@ def _process(ref: ObjectRef, service: CleanupService, context: Any) -> str:
     except Exception:
         # A bug, not a verdict on the upload: log it (no payloads here) and let the event source retry.
         count("PairsRetried")
+        count_by_error("TransientFailures", ErrorCode.INTERNAL_ERROR.value)
         logger.exception("unexpected error; the record will be delivered again", extra={"key": ref.key})
         raise
     return outcome.status

@@ -65,10 +65,33 @@ def _as_number(value: Any) -> Any:
     return value
 
 
+def role_policies(role: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The inline policies of an ``AWS::IAM::Role``, a conditional one (``Fn::If`` with
+    ``AWS::NoValue``) included as the policy it adds."""
+    policies: list[dict[str, Any]] = []
+    for policy in role["Properties"].get("Policies", []):
+        if "Fn::If" in policy:
+            policies.extend(branch for branch in policy["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"})
+        else:
+            policies.append(policy)
+    return policies
+
+
+def conditional_policy_names(role: Mapping[str, Any]) -> set[str]:
+    """Names of the role's inline policies that exist only under a condition."""
+    return {
+        branch["PolicyName"]
+        for policy in role["Properties"].get("Policies", [])
+        if "Fn::If" in policy
+        for branch in policy["Fn::If"][1:]
+        if isinstance(branch, dict) and "PolicyName" in branch
+    }
+
+
 def policy_statements(role: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every statement of the inline policies of an ``AWS::IAM::Role``."""
     statements: list[dict[str, Any]] = []
-    for policy in role["Properties"].get("Policies", []):
+    for policy in role_policies(role):
         statement = policy["PolicyDocument"]["Statement"]
         statements.extend(statement if isinstance(statement, list) else [statement])
     return statements

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from image_cleanup.staged_answers import STAGING_PREFIX
 from tests.infra.template_loader import as_list, load_template, resources_of_type
 
 TEMPLATE = load_template()
@@ -169,3 +170,19 @@ def test_input_bucket_is_created_after_the_intake_queue_policy(resources: dict[s
     depends_on = as_list(resources["InputBucket"].get("DependsOn", []))
 
     assert "IntakeQueuePolicy" in depends_on
+
+
+def test_staged_answers_expire_after_the_dead_letter_queue_keeps_messages(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    """Given answers staged under the results bucket's staging prefix until their result is stored,
+    when the results bucket's lifecycle rules are read,
+    then one rule expires that prefix, no sooner than the DLQ's retention (a redrive still finds them)."""
+    rules = resources["ResultsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    dlq_retention_days = resources["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] / 86400
+
+    [rule] = [rule for rule in rules if rule.get("Prefix") == STAGING_PREFIX]
+
+    assert rule["Status"] == "Enabled"
+    assert rule["ExpirationInDays"] >= dlq_retention_days
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 1

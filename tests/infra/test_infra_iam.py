@@ -6,8 +6,15 @@ from typing import Any
 
 import pytest
 
+from image_cleanup.staged_answers import STAGING_PREFIX
 from local.stack_template import LOCAL_TYPES, StackTemplate
-from tests.infra.template_loader import as_list, policy_statements, refers_to
+from tests.infra.template_loader import (
+    as_list,
+    conditional_policy_names,
+    policy_statements,
+    refers_to,
+    role_policies,
+)
 
 # (action, logical id of the only resource it may apply to, attribute shape of the resource)
 REQUIRED_PERMISSIONS: list[tuple[str, str, Any]] = [
@@ -18,6 +25,8 @@ REQUIRED_PERMISSIONS: list[tuple[str, str, Any]] = [
     # A HEAD of a result that does not exist yet answers 404 only to a caller that may list the bucket.
     ("s3:ListBucket", "ResultsBucket", {"Fn::GetAtt": ["ResultsBucket", "Arn"]}),
     ("s3:PutObject", "ResultsBucket", {"Fn::Sub": "${ResultsBucket.Arn}/*"}),
+    # A staged answer is deleted once its result is stored: only under the staging prefix.
+    ("s3:DeleteObject", "ResultsBucket", {"Fn::Sub": f"${{ResultsBucket.Arn}}/{STAGING_PREFIX}*"}),
     (
         "secretsmanager:GetSecretValue",
         "ApiKeySecret",
@@ -71,7 +80,8 @@ def test_inline_policies_use_no_wildcard_resources(function_role: dict[str, Any]
     """Given the function's inline policies,
     when every resource is listed,
     then each is a reference to one resource of the template (or the given secret ARN), never "*";
-    the only pattern allowed is "<bucket ARN>/*" for the objects of one bucket."""
+    the only patterns allowed are "<bucket ARN>/*" for the objects of one bucket, and the results
+    bucket's staging prefix."""
     statements = policy_statements(function_role)
 
     resources = [resource for statement in statements for resource in as_list(statement["Resource"])]
@@ -80,7 +90,11 @@ def test_inline_policies_use_no_wildcard_resources(function_role: dict[str, Any]
     for resource in resources:
         assert isinstance(resource, dict), f"literal resource {resource!r}"
         if "Fn::Sub" in resource:
-            assert resource["Fn::Sub"] in {"${InputBucket.Arn}/*", "${ResultsBucket.Arn}/*"}
+            assert resource["Fn::Sub"] in {
+                "${InputBucket.Arn}/*",
+                "${ResultsBucket.Arn}/*",
+                f"${{ResultsBucket.Arn}}/{STAGING_PREFIX}*",
+            }
 
 
 def test_managed_policies_are_limited_to_x_ray_write_only(function_role: dict[str, Any]) -> None:
@@ -137,15 +151,61 @@ def test_role_cannot_create_log_groups(function_role: dict[str, Any]) -> None:
     assert "logs:CreateLogGroup" not in actions
 
 
-def test_role_grants_no_iam_sts_or_kms_actions(function_role: dict[str, Any]) -> None:
+def test_role_grants_no_iam_or_sts_actions(function_role: dict[str, Any]) -> None:
     """Given least privilege,
     when the role's actions are listed,
-    then no IAM, STS or KMS action is granted."""
+    then no IAM or STS action is granted."""
     actions = {
         action for statement in allow_statements(function_role) for action in as_list(statement["Action"])
     }
 
-    assert not {action for action in actions if action.split(":")[0] in {"iam", "sts", "kms"}}
+    assert not {action for action in actions if action.split(":")[0] in {"iam", "sts"}}
+
+
+@pytest.mark.parametrize(
+    ("policy_name", "key_parameter", "service"),
+    [
+        ("api-key-secret-kms", "ApiKeySecretKmsKeyArn", "secretsmanager"),
+        ("uploads-kms", "UploadsKmsKeyArn", "s3"),
+    ],
+)
+def test_kms_decrypt_is_granted_only_for_a_given_key_and_only_through_its_service(
+    function_role: dict[str, Any], policy_name: str, key_parameter: str, service: str
+) -> None:
+    """Given a customer managed key for the secret or the uploads (a parameter, empty by default),
+    when the role's KMS statements are read,
+    then the policy exists only when the key is given, and allows kms:Decrypt on that key alone,
+    only when called by the service (kms:ViaService)."""
+    [policy] = [policy for policy in role_policies(function_role) if policy["PolicyName"] == policy_name]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    kms_actions = {
+        action
+        for statement in allow_statements(function_role)
+        for action in as_list(statement["Action"])
+        if action.startswith("kms:")
+    }
+
+    assert policy_name in conditional_policy_names(function_role)
+    assert kms_actions == {"kms:Decrypt"}
+    assert statement["Action"] == "kms:Decrypt"
+    assert statement["Resource"] == {"Ref": key_parameter}
+    assert statement["Condition"] == {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": f"{service}.${{AWS::Region}}.amazonaws.com"}}
+    }
+    assert policy_name not in resolved_policies()  # absent by default
+    key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    [given] = resolved_policies(**{key_parameter: key_arn})[policy_name]["Statement"]
+    assert given["Resource"] == key_arn
+    assert given["Condition"]["StringEquals"]["kms:ViaService"] == f"{service}.us-east-1.amazonaws.com"
+
+
+def resolved_policies(**parameters: str) -> dict[str, dict[str, Any]]:
+    """The role's inline policies resolved for a deployment with these parameters."""
+    template = StackTemplate("iam-check", parameters=parameters)
+    template.record_created(
+        "ApiKeySecret", Ref="arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"
+    )
+    return template.role_policies()
 
 
 def test_every_granted_resource_resolves_to_one_of_the_templates_own_resources() -> None:

@@ -18,6 +18,7 @@ EMITTED_METRICS = {
     "PairsFailed",
     "PairsWaiting",
     "PairsRetried",
+    "PairsDeferred",
     "ObjectsIgnored",
     "ApiCalls",
     "ApiLatency",
@@ -57,6 +58,8 @@ def dashboard_metric_names(resources: dict[str, dict[str, Any]]) -> set[str]:
         previous: list[Any] = []
         for row in widget.get("properties", {}).get("metrics", []):
             fields = [field for field in row if not isinstance(field, dict)]
+            if not fields:  # a metric-math or SEARCH expression row
+                continue
             if fields[:1] == ["..."]:
                 fields = previous
             fields = [previous[index] if field == "." else field for index, field in enumerate(fields)]

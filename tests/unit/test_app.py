@@ -10,8 +10,9 @@ import pytest
 
 import app
 from image_cleanup.deadline import Deadline
-from image_cleanup.errors import ErrorCode, TransientError
+from image_cleanup.errors import Deferred, ErrorCode, TransientError
 from image_cleanup.event_sources import MalformedEvent, ObjectRef
+from image_cleanup.observability import metrics
 from image_cleanup.service import CleanupService, Outcome
 from tests.event_builders import (
     INPUT_BUCKET,
@@ -299,3 +300,38 @@ def test_lambda_handler_wires_the_runtime_service(
     assert [ref.key for ref in service.refs] == ["photos/a.png"]
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert any(blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ImageCleanup" for blob in blobs)
+
+
+def emf_blobs(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+
+def test_a_transient_failure_is_counted_as_retried_and_by_its_error_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a record whose pair fails transiently (the role may not read the secret)
+    denied = TransientError(ErrorCode.SECRET_UNAVAILABLE, "secret x could not be read")
+    service = FakeService({"photos/a.png": denied})
+    # When it is handled
+    handle(sqs_s3_event(INPUT_BUCKET, [["photos/a.png"]]), service)
+    # Then a TransientFailures metric with the error code as a dimension is emitted
+    by_code = [blob for blob in emf_blobs(capsys) if "TransientFailures" in blob]
+    assert [(blob["error"], blob["service"], blob["TransientFailures"]) for blob in by_code] == [
+        ("SECRET_UNAVAILABLE", "image-cleanup", [1.0])
+    ]
+    metric = by_code[0]["_aws"]["CloudWatchMetrics"][0]
+    assert metric["Dimensions"] == [["service", "error"]]
+
+
+def test_a_record_waiting_for_its_turn_is_deferred_not_retried() -> None:
+    # Given a record that must wait for a send slot of the shared quota
+    waiting = Deferred(ErrorCode.API_RATE_LIMITED, "no slot for 40s", retry_after=40.0)
+    service = FakeService({"photos/a.png": waiting})
+    # When it is handled
+    response = handle(sqs_s3_event(INPUT_BUCKET, [["photos/a.png"]]), service)
+    # Then it goes back to the queue, counted as deferred (the retry alarm stays quiet)
+    assert len(response["batchItemFailures"]) == 1
+    emitted = metrics.serialize_metric_set()["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    names = {metric["Name"] for metric in emitted}
+    assert "PairsDeferred" in names
+    assert "PairsRetried" not in names

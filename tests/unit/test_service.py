@@ -22,6 +22,7 @@ from image_cleanup.pairing import ListedObject
 from image_cleanup.publisher import FAILED, SUCCEEDED
 from image_cleanup.service import CleanupService
 from image_cleanup.settings import Settings
+from image_cleanup.staged_answers import STAGING_PREFIX, S3StagedAnswers
 from tests.images import encode
 
 INPUT = "image-cleanup-input-123456789012"
@@ -103,6 +104,13 @@ class MemoryStorage:
     def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         stored = self.objects.get((bucket, key))
         return None if stored is None else dict(stored.metadata)
+
+    def read_if_exists(self, bucket: str, key: str) -> bytes | None:
+        stored = self.objects.get((bucket, key))
+        return None if stored is None else stored.body
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
 
     def result(self, key: str) -> Stored:
         return self.objects[(RESULTS, key)]
@@ -488,3 +496,60 @@ def test_duplicate_delivery_is_replayed_without_work() -> None:
     assert outcome.status == "succeeded"
     assert guard.identities[0]["image"] == "photos/cat.png"
     assert (harness.cleaner.requests, harness.storage.writes, harness.publisher.events) == ([], [], [])
+
+
+# ---------------------------------------------------------------- a failure after the paid call
+
+
+class FailingResultWrites(MemoryStorage):
+    """Refuses to store results (transiently) until told otherwise; staging writes succeed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse_results = True
+
+    def write(
+        self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
+    ) -> None:
+        if self.refuse_results and not key.startswith(STAGING_PREFIX):
+            raise TransientError(
+                ErrorCode.STORAGE_UNAVAILABLE, f"S3 call on s3://{bucket}/{key} failed: SlowDown"
+            )
+        super().write(bucket, key, body, content_type, metadata)
+
+
+def test_a_redelivery_after_a_failed_result_write_reuses_the_paid_answer() -> None:
+    # Given a pair whose result cannot be stored on the first delivery
+    storage = FailingResultWrites()
+    cleaner = FakeCleaner()
+    answers = S3StagedAnswers(storage, RESULTS)
+    service = CleanupService(SETTINGS, storage, cleaner, RecordingPublisher(), answers=answers)
+    storage.put(INPUT, "photos/cat.png", encode(photo()))
+    storage.put(INPUT, "photos/cat_mask.png", encode(mask()))
+    with pytest.raises(TransientError):
+        service.handle_object(ObjectRef(INPUT, "photos/cat_mask.png"), PLENTY)
+    # When S3 recovers and the record is delivered again
+    storage.refuse_results = False
+    outcome = service.handle_object(ObjectRef(INPUT, "photos/cat_mask.png"), PLENTY)
+    # Then the result is written from the kept answer, the provider was asked once, and nothing is left staged
+    assert outcome.status == "succeeded"
+    assert outcome.detail["api"]["reused_answer"] is True
+    assert len(cleaner.requests) == 1
+    assert not [key for (_, key) in storage.objects if key.startswith(STAGING_PREFIX)]
+
+
+def test_a_permanent_failure_after_the_paid_call_discards_the_kept_answer() -> None:
+    # Given a provider that answers with bytes that are not an image
+    storage = MemoryStorage()
+    cleaner = FakeCleaner()
+    cleaner.clean = lambda request, deadline: CleanupAnswer(b"not an image", "png", 1, 0.0)  # type: ignore[method-assign]
+    service = CleanupService(
+        SETTINGS, storage, cleaner, RecordingPublisher(), answers=S3StagedAnswers(storage, RESULTS)
+    )
+    storage.put(INPUT, "photos/cat.png", encode(photo()))
+    storage.put(INPUT, "photos/cat_mask.png", encode(mask()))
+    # When the pair is handled
+    outcome = service.handle_object(ObjectRef(INPUT, "photos/cat_mask.png"), PLENTY)
+    # Then it fails with a report, and the staged answer is gone with it
+    assert (outcome.status, outcome.detail["error"]) == ("failed", "API_BAD_RESPONSE")
+    assert not [key for (_, key) in storage.objects if key.startswith(STAGING_PREFIX)]

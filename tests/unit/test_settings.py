@@ -188,3 +188,19 @@ def test_error_message_shows_the_bad_value() -> None:
     # Then the message lists the accepted formats and the value received
     with pytest.raises(SettingsError, match=r"png, webp, jpeg; got 'bmp'"):
         Settings.from_env(env(OUTPUT_FORMAT="bmp"))
+
+
+def test_the_functions_memory_is_read_from_the_lambda_runtime() -> None:
+    # Given the variable the Lambda runtime sets, and its absence outside Lambda
+    # When settings are parsed
+    # Then the memory is known in Lambda and unknown elsewhere
+    assert Settings.from_env(env(AWS_LAMBDA_FUNCTION_MEMORY_SIZE="2048")).memory_mb == 2048
+    assert Settings.from_env(env()).memory_mb is None
+
+
+def test_an_impossible_memory_size_names_the_variable() -> None:
+    # Given a memory size Lambda cannot have
+    # When settings are parsed
+    # Then the error names the variable
+    with pytest.raises(SettingsError, match="AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
+        Settings.from_env(env(AWS_LAMBDA_FUNCTION_MEMORY_SIZE="64"))

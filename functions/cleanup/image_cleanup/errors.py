@@ -20,6 +20,9 @@ class ErrorCode(StrEnum):
     API_REJECTED = "API_REJECTED"
     API_BAD_RESPONSE = "API_BAD_RESPONSE"
     SOURCE_MISSING = "SOURCE_MISSING"
+    SOURCE_UNREADABLE = "SOURCE_UNREADABLE"
+    REPORT_KEY_TOO_LONG = "REPORT_KEY_TOO_LONG"
+    RESULT_REJECTED = "RESULT_REJECTED"
     # Transient: the upload is fine; the world around it is not (yet). SQS delivers the record again.
     API_RATE_LIMITED = "API_RATE_LIMITED"
     API_UNAVAILABLE = "API_UNAVAILABLE"
@@ -30,6 +33,7 @@ class ErrorCode(StrEnum):
     SECRET_UNAVAILABLE = "SECRET_UNAVAILABLE"
     SECRET_MALFORMED = "SECRET_MALFORMED"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
+    STORAGE_ACCESS_DENIED = "STORAGE_ACCESS_DENIED"
     SOURCE_CHANGED = "SOURCE_CHANGED"
     PAIR_IN_PROGRESS = "PAIR_IN_PROGRESS"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
@@ -62,3 +66,9 @@ class TransientError(CleanupError):
     def __init__(self, code: ErrorCode, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(code, message)
         self.retry_after = retry_after
+
+
+class Deferred(TransientError):
+    """Not a failure: the record waits for its turn (a send slot of the shared quota, or a duplicate
+    delivery of the same pair still in flight) and comes back through SQS. Counted as a deferral,
+    never as a retry, so the retry alarm speaks of trouble only."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
@@ -20,12 +20,22 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventBridgeN
 
 @dataclass(frozen=True)
 class ObjectRef:
-    """One created object, as the event tells it."""
+    """One created object, as the event tells it.
+
+    ``key`` is URL-decoded. ``alternatives`` are other readings of the same key, tried in order when
+    ``key`` is not listed: EventBridge's documentation leaves the encoding of its keys open (S3
+    notifications encode them; a raw key with a literal ``+`` or ``%`` decodes to another key).
+    """
 
     bucket: str
     key: str
     etag: str | None = None
     size: int | None = None
+    alternatives: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def candidate_keys(self) -> tuple[str, ...]:
+        return (self.key, *self.alternatives)
 
 
 class EventKind(StrEnum):
@@ -108,11 +118,14 @@ def _from_eventbridge(event: Mapping[str, Any]) -> list[ObjectRef]:
     detail = s3_event.detail
     raw = detail.raw_event.get("object", {})
     size = raw.get("size")
+    decoded = detail.object.key  # the data class URL-decodes (unquote_plus)
+    as_given = str(raw.get("key", decoded))
     return [
         ObjectRef(
             bucket=detail.bucket.name,
-            key=detail.object.key,  # the data class URL-decodes (unquote_plus)
+            key=decoded,
             etag=raw.get("etag") or None,
             size=int(size) if size is not None else None,
+            alternatives=(as_given,) if as_given != decoded else (),
         )
     ]

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from .errors import ErrorCode, TransientError
+from .errors import Deferred, ErrorCode
 from .guards import Work
 
 
@@ -58,7 +58,7 @@ class PairOnce:
         try:
             result: dict[str, Any] = guarded(pair=identity)
         except IdempotencyAlreadyInProgressError:
-            raise TransientError(
+            raise Deferred(
                 ErrorCode.PAIR_IN_PROGRESS,
                 f"pair {identity['image']} is being processed by another invocation",
             ) from None

@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
 
+from . import memory_budget
 from .errors import ErrorCode, PermanentError
 from .planning import Box
 
@@ -40,6 +41,8 @@ class Limits:
     max_image_pixels: int = 100_000_000
     api_max_pixels: int = 16_000_000
     api_max_bytes: int = 30 * 1024 * 1024
+    # The function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): images that would not fit are refused.
+    memory_mb: int | None = None
 
 
 # Decompression bombs: Pillow warns above MAX_IMAGE_PIXELS (turned into an error in _open) and refuses
@@ -83,7 +86,7 @@ def _bombs_are_errors() -> Iterator[None]:
         yield
 
 
-def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
+def _open(data: bytes, name: str, max_pixels: int, memory: _Memory | None = None) -> Image.Image:
     if not data:
         raise PermanentError(ErrorCode.EMPTY_OBJECT, f"{name} is empty (0 bytes)")
     try:
@@ -100,6 +103,8 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
                     ErrorCode.IMAGE_TOO_LARGE,
                     f"{name} is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
                 )
+            if memory is not None:
+                memory.check(name, width, height)
             image.load()
     except UnidentifiedImageError:
         raise PermanentError(
@@ -172,12 +177,35 @@ def _png_bit_depth(data: bytes) -> int:
     return data[24] if len(data) > 24 else 0
 
 
-def load_image(data: bytes, name: str, limits: Limits) -> LoadedImage:
+@dataclass(frozen=True)
+class _Memory:
+    """The function's memory and the bytes the pair uploaded: enough to tell whether it fits."""
+
+    memory_mb: int
+    upload_bytes: int
+
+    def check(self, name: str, width: int, height: int) -> None:
+        pixels = width * height
+        if not memory_budget.fits(pixels, self.upload_bytes, self.memory_mb):
+            needed = memory_budget.memory_to_configure(pixels, self.upload_bytes)
+            raise PermanentError(
+                ErrorCode.IMAGE_TOO_LARGE,
+                f"{name} is {width}x{height} = {pixels} pixels; cleaning it needs a function with about "
+                f"{needed} MB of memory, and this one has {self.memory_mb} MB (raise FunctionMemorySize)",
+            )
+
+
+def load_image(data: bytes, name: str, limits: Limits, upload_bytes: int | None = None) -> LoadedImage:
     """Decode and validate the photo; apply its EXIF orientation; return it as RGB or RGBA.
 
-    Animated images (PNG/WebP) are cleaned on their first frame.
+    Animated images (PNG/WebP) are cleaned on their first frame. With ``limits.memory_mb`` set, an
+    image that would not fit the function's memory (with ``upload_bytes`` of image and mask) is
+    refused from its header, before it is decoded.
     """
-    opened = _open(data, name, limits.max_image_pixels)
+    memory = None
+    if limits.memory_mb is not None:
+        memory = _Memory(limits.memory_mb, len(data) if upload_bytes is None else upload_bytes)
+    opened = _open(data, name, limits.max_image_pixels, memory)
     source_format = opened.format or ""
     frames = int(getattr(opened, "n_frames", 1))
     icc = opened.info.get("icc_profile")

@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .errors import ErrorCode, PermanentError
+
 IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp"})
+# "The object key name is a sequence of Unicode characters with UTF-8 encoding of up to 1,024 bytes
+# long." (S3 User Guide). A result key always fits: it is at most the stem plus ".webp", and the mask
+# key (stem, suffix, dot, extension) is longer and exists. An error report's ".error.json" can be up to
+# two bytes over, for the longest stems.
+MAX_KEY_BYTES = 1024
 RESULT_EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
 
 
@@ -53,3 +60,14 @@ def result_key(prefix: str, stem: str, output_format: str) -> str:
 def error_report_key(prefix: str, stem: str) -> str:
     """``<prefix>/<stem>.error.json`` in the results bucket."""
     return f"{prefix}{stem}.error.json"
+
+
+def check_key_length(key: str, name: str) -> None:
+    """Refuse a key S3 cannot store, before asking S3 to store it."""
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise PermanentError(
+            ErrorCode.REPORT_KEY_TOO_LONG,
+            f"the key {name} would be {size} bytes, over S3's limit of {MAX_KEY_BYTES}; "
+            "use a shorter upload key",
+        )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,3 +54,16 @@ def milliseconds(name: str, value: float) -> None:
 
 def byte_count(name: str, value: float) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Bytes, value=value)
+
+
+def count_by_error(name: str, error_code: str) -> None:
+    """A Count metric with an ``error`` dimension besides ``service`` (its own EMF blob), so each
+    failure code has its own series and alarms."""
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions={"service": SERVICE},
+    ) as metric:
+        metric.add_dimension(name="error", value=error_code)

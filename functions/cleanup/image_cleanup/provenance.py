@@ -26,30 +26,41 @@ SOURCE_MASK_ETAG = "source-mask-etag"
 
 def metadata_bytes(metadata: dict[str, str]) -> int:
     """Size of ``metadata`` as S3's limit counts it (names with their prefix, UTF-8)."""
-    return sum(len((METADATA_PREFIX + name).encode()) + len(value.encode()) for name, value in metadata.items())
+    return sum(
+        len((METADATA_PREFIX + name).encode()) + len(value.encode()) for name, value in metadata.items()
+    )
 
 
 def provenance(image_key: str, mask_key: str, image_etag: str, mask_etag: str) -> dict[str, str]:
     """The four provenance entries, within ``METADATA_BUDGET_BYTES`` for every legal pair of keys."""
     etags = {SOURCE_IMAGE_ETAG: image_etag, SOURCE_MASK_ETAG: mask_etag}
-    image, mask = quote(image_key, safe="/"), quote(mask_key, safe="/")
+    image, mask = _encoded(image_key), _encoded(mask_key)
     names = len((METADATA_PREFIX + SOURCE_IMAGE).encode()) + len((METADATA_PREFIX + SOURCE_MASK).encode())
     room = METADATA_BUDGET_BYTES - metadata_bytes(etags) - names
     if len(image) + len(mask) > room:
         # Each key gets half the room; a key shorter than its half leaves the rest to the other.
-        half = room // 2
-        image_room = max(half, room - len(mask))
-        image = shorten(image, image_room)
-        mask = shorten(mask, room - len(image))
+        image = shorten(image_key, max(room // 2, room - len(mask)))
+        mask = shorten(mask_key, room - len(image))
     return {SOURCE_IMAGE: image, SOURCE_MASK: mask, **etags}
 
 
-def shorten(encoded: str, room: int) -> str:
-    """``encoded`` cut to at most ``room`` characters, marked, never splitting a ``%XX`` escape."""
+def shorten(key: str, room: int) -> str:
+    """``key`` percent-encoded in at most ``room`` characters: whole when it fits, else its longest
+    prefix of whole characters (never half a UTF-8 sequence) followed by the mark."""
+    encoded = _encoded(key)
     if len(encoded) <= room:
         return encoded
-    cut = max(0, room - len(SHORTENED_MARK))
-    escape = encoded.rfind("%", max(0, cut - 2), cut)
-    if escape != -1:
-        cut = escape  # the escape would be cut in two: drop all of it
-    return encoded[:cut] + SHORTENED_MARK
+    kept: list[str] = []
+    size = 0
+    for character in key:
+        piece = _encoded(character)
+        if size + len(piece) > room - len(SHORTENED_MARK):
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + SHORTENED_MARK
+
+
+def _encoded(text: str) -> str:
+    # S3 user metadata is ASCII: UTF-8, percent-encoded, '/' kept as is.
+    return quote(text, safe="/")

@@ -15,7 +15,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .observability import count, logger
 
-MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's own maximum
+MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's own maximum, counted from the message's receipt
+# The record was received before this invocation started (up to the mapping's batching window, at most
+# 300 s, earlier) and the invocation has run for up to its timeout (at most 900 s): SQS refuses a
+# visibility that would end more than 12 hours after the receipt, so deferrals stay 20 minutes clear.
+MAX_DEFERRAL_SECONDS = MAX_VISIBILITY_SECONDS - 20 * 60
 
 
 class Deferrer(Protocol):
@@ -51,7 +55,7 @@ class SqsDeferrer:
 
     def defer(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
         # A little jitter so records deferred together do not all come back in the same instant.
-        visibility = min(MAX_VISIBILITY_SECONDS, max(1, math.ceil(seconds + random.uniform(0, 1))))
+        visibility = min(MAX_DEFERRAL_SECONDS, max(1, math.ceil(seconds + random.uniform(0, 1))))
         try:
             self._sqs.change_message_visibility(
                 QueueUrl=queue_url_from_arn(queue_arn),

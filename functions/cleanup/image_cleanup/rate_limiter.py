@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ErrorCode, TransientError
+from .errors import Deferred, ErrorCode, TransientError
 from .observability import count, logger, tracer
 
 SCHEDULE_ID = "rate-limiter#cleanup-api"
@@ -85,7 +85,7 @@ class DynamoDbSlotScheduler:
         if wait > max_wait:
             count("RateLimiterDeferred")
             logger.info("no send slot soon enough; back to the queue until it", extra={"wait_seconds": wait})
-            raise TransientError(
+            raise Deferred(
                 ErrorCode.API_RATE_LIMITED,
                 f"the shared request budget has no slot for {wait:.1f}s; the record waits in the queue",
                 retry_after=wait,

@@ -7,6 +7,7 @@ import threading
 import boto3
 from botocore.config import Config
 
+from . import imaging
 from .api_key import SecretsManagerKeyProvider
 from .cleanup_api import CleanupApiClient, new_session
 from .guards import Guard, NoGuard
@@ -15,6 +16,7 @@ from .queue_visibility import SqsDeferrer
 from .rate_limiter import DynamoDbSlotScheduler, Limiter, NoLimit
 from .service import CleanupService
 from .settings import Settings
+from .staged_answers import S3StagedAnswers
 from .storage import S3Storage
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=30)
@@ -54,7 +56,9 @@ def build_service(settings: Settings) -> CleanupService:
         from .idempotency_guard import PairOnce  # noqa: PLC0415
 
         guard = PairOnce(settings.state_table, settings.idempotency_expiry_seconds)
-    return CleanupService(settings, storage, cleaner, publisher, guard)
+    answers = S3StagedAnswers(storage, settings.results_bucket)
+    limits = imaging.Limits(memory_mb=settings.memory_mb)
+    return CleanupService(settings, storage, cleaner, publisher, guard, limits=limits, answers=answers)
 
 
 def get_service() -> CleanupService:

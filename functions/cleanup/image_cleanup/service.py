@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
-from urllib.parse import quote
 
 from PIL import Image
 
@@ -21,13 +20,15 @@ from .deadline import Deadline
 from .errors import ErrorCode, PermanentError, TransientError
 from .event_sources import ObjectRef
 from .guards import Guard, NoGuard
-from .naming import error_report_key, parse_key, result_key
+from .naming import ParsedKey, check_key_length, error_report_key, parse_key, result_key
 from .observability import count, logger
-from .pairing import Ambiguous, Gone, Pair, Waiting, resolve_pair
+from .pairing import Ambiguous, Gone, Pair, Resolution, Waiting, resolve_pair
 from .payload import build_payload
 from .planning import PlanLimits, plan_request
+from .provenance import provenance
 from .publisher import FAILED, SUCCEEDED, Publisher
 from .settings import Settings
+from .staged_answers import Keeping, NoStaging, StagedAnswers, staging_key
 from .storage import Storage, error_report_body
 
 Status = Literal["succeeded", "failed", "waiting", "ignored", "gone"]
@@ -54,6 +55,7 @@ class CleanupService:
         publisher: Publisher,
         guard: Guard | None = None,
         limits: imaging.Limits | None = None,
+        answers: StagedAnswers | None = None,
     ) -> None:
         self._settings = settings
         self._storage = storage
@@ -61,26 +63,26 @@ class CleanupService:
         self._publisher = publisher
         self._guard = guard or NoGuard()
         self._limits = limits or imaging.Limits()
+        self._answers = answers or NoStaging()
 
     def register_context(self, context: Any) -> None:
         self._guard.register_context(context)
 
     def handle_object(self, ref: ObjectRef, deadline: Deadline) -> Outcome:
         """Process one created object. Raises TransientError when SQS should deliver it again."""
-        parsed = parse_key(ref.key, self._settings.mask_suffix)
-        if parsed is None:
+        found = self._resolve(ref)
+        if found is None:
             count("ObjectsIgnored")
             logger.info("object ignored: not an image or mask by the naming rule", extra={"key": ref.key})
             return Outcome("ignored", {"key": ref.key})
-        listing = self._storage.list_prefix(ref.bucket, parsed.pair_prefix)
-        resolution = resolve_pair(ref.bucket, parsed, listing, self._settings.mask_suffix)
+        parsed, resolution = found
         if isinstance(resolution, Gone):
             count("ObjectsGone")
             logger.info("object no longer exists; nothing to do", extra={"key": ref.key})
             return Outcome("gone", {"key": ref.key})
         if isinstance(resolution, Waiting):
             count("PairsWaiting")
-            detail = {"key": ref.key, "role": parsed.role.value, "waiting_for": resolution.missing.value}
+            detail = {"key": parsed.key, "role": parsed.role.value, "waiting_for": resolution.missing.value}
             logger.info("waiting for the partner to arrive", extra=detail)
             return Outcome("waiting", detail)
         if isinstance(resolution, Ambiguous):
@@ -88,6 +90,20 @@ class CleanupService:
         identity = resolution.identity()
         summary = self._guard.run(identity, lambda _: self._clean_and_announce(resolution, deadline))
         return self._finish(summary)
+
+    def _resolve(self, ref: ObjectRef) -> tuple[ParsedKey, Resolution] | None:
+        """The pairing decision for the first reading of the key that S3 lists (None: not ours)."""
+        first: tuple[ParsedKey, Resolution] | None = None
+        for key in ref.candidate_keys:
+            parsed = parse_key(key, self._settings.mask_suffix)
+            if parsed is None:
+                continue
+            listing = self._storage.list_prefix(ref.bucket, parsed.pair_prefix)
+            resolution = resolve_pair(ref.bucket, parsed, listing, self._settings.mask_suffix)
+            if not isinstance(resolution, Gone):
+                return parsed, resolution
+            first = first or (parsed, resolution)
+        return first
 
     def _clean_and_announce(self, pair: Pair, deadline: Deadline) -> dict[str, Any]:
         done = self._already_done(pair)
@@ -153,15 +169,24 @@ class CleanupService:
 
     def _clean_pair(self, pair: Pair, deadline: Deadline) -> dict[str, Any]:
         started = time.monotonic()
+        staged: list[str] = []
         try:
-            return self._clean_pair_or_raise(pair, deadline, started)
+            summary = self._clean_pair_or_raise(pair, deadline, started, staged)
         except PermanentError as exc:
-            return self._write_report(pair, exc, started)
+            summary = self._write_report(pair, exc, started)
+        # The outcome is stored: a staged answer has served its purpose. (A TransientError leaves it
+        # in place for the redelivery.)
+        for key in staged:
+            self._answers.discard(key)
+        return summary
 
-    def _clean_pair_or_raise(self, pair: Pair, deadline: Deadline, started: float) -> dict[str, Any]:
-        limits = self._limits
+    def _clean_pair_or_raise(
+        self, pair: Pair, deadline: Deadline, started: float, staged: list[str]
+    ) -> dict[str, Any]:
+        limits, settings = self._limits, self._settings
         timings: dict[str, float] = {}
         image_name, mask_name = f"s3://{pair.bucket}/{pair.image.key}", f"s3://{pair.bucket}/{pair.mask.key}"
+        key = result_key(pair.prefix, pair.stem, settings.output_format)
         imaging.check_object_size(image_name, pair.image.size, limits)
         imaging.check_object_size(mask_name, pair.mask.size, limits)
         mark = time.monotonic()
@@ -170,76 +195,100 @@ class CleanupService:
         timings["read"] = time.monotonic() - mark
 
         mark = time.monotonic()
-        loaded = imaging.load_image(image_bytes, image_name, limits)
-        settings = self._settings
+        loaded = imaging.load_image(image_bytes, image_name, limits, pair.image.size + pair.mask.size)
         mask = imaging.load_mask(mask_bytes, mask_name, loaded.image.size, limits, settings.mask_dilation_px)
         del mask_bytes
         timings["decode"] = time.monotonic() - mark
 
         api: dict[str, Any] = {"called": False}
+        kept: Keeping | None = None
         bbox = mask.getbbox()
-        if bbox is None:
-            count("PairsEmptyMask")
-            logger.info("mask is empty: nothing to remove, no API call", extra={"mask": pair.mask.key})
-        else:
-            plan = plan_request(
-                settings.hd_strategy,
-                loaded.image.size,
-                bbox,
-                PlanLimits(api_max_pixels=limits.api_max_pixels, crop_margin_px=settings.hd_crop_margin_px),
-            )
-            if plan is None:
-                width, height = loaded.image.size
-                raise PermanentError(
-                    ErrorCode.IMAGE_TOO_LARGE,
-                    f"{image_name} is {width}x{height} = {width * height} pixels, over the provider's "
-                    f"limit of {limits.api_max_pixels} (HD_STRATEGY=original sends the image unchanged)",
+        try:
+            if bbox is None:
+                count("PairsEmptyMask")
+                logger.info("mask is empty: nothing to remove, no API call", extra={"mask": pair.mask.key})
+            else:
+                plan = plan_request(
+                    settings.hd_strategy,
+                    loaded.image.size,
+                    bbox,
+                    PlanLimits(
+                        api_max_pixels=limits.api_max_pixels, crop_margin_px=settings.hd_crop_margin_px
+                    ),
                 )
-            mark = time.monotonic()
-            payload = build_payload(loaded, image_bytes, mask, plan, image_name, limits)
-            del image_bytes
-            request = CleanupRequest(
-                pair_id=pair.pair_id,
-                image=payload.image,
-                mask=payload.mask,
-                response_image_type=settings.output_format,
-                enterprise_plan=settings.enterprise_plan,
-            )
-            timings["encode_payload"] = time.monotonic() - mark
-            answer = self._cleaner.clean(request, deadline)
-            timings["api"] = answer.api_seconds
-            api = {
-                "called": True,
-                "attempts": answer.attempts,
-                "bytes_sent": len(payload.image) + len(payload.mask),
-                "strategy": plan.strategy.value,
-                "region": list(plan.box),
-                "sent_size": list(payload.sent_size),
-                "original_bytes": payload.original_bytes,
-            }
-            mark = time.monotonic()
-            cleaned = imaging.decode_api_image(answer.image, payload.sent_size)
-            if cleaned.size != plan.box_size:
-                cleaned = cleaned.resize(plan.box_size, Image.Resampling.LANCZOS)
-            imaging.compose_into(loaded.image, cleaned, mask, plan.box, settings.feather_px)
-            timings["compose"] = time.monotonic() - mark
-        result = loaded.image
+                if plan is None:
+                    width, height = loaded.image.size
+                    raise PermanentError(
+                        ErrorCode.IMAGE_TOO_LARGE,
+                        f"{image_name} is {width}x{height} = {width * height} pixels, over the provider's "
+                        f"limit of {limits.api_max_pixels} (HD_STRATEGY=original sends the image unchanged)",
+                    )
+                mark = time.monotonic()
+                payload = build_payload(loaded, image_bytes, mask, plan, image_name, limits)
+                del image_bytes
+                request = CleanupRequest(
+                    pair_id=pair.pair_id,
+                    image=payload.image,
+                    mask=payload.mask,
+                    response_image_type=settings.output_format,
+                    enterprise_plan=settings.enterprise_plan,
+                )
+                timings["encode_payload"] = time.monotonic() - mark
+                staged_at = staging_key(
+                    pair.pair_id,
+                    {
+                        "box": list(plan.box),
+                        "sent_size": list(payload.sent_size),
+                        "response_image_type": request.response_image_type,
+                        "enterprise_plan": request.enterprise_plan,
+                        "mask_dilation_px": settings.mask_dilation_px,
+                    },
+                )
+                staged.append(staged_at)
+                reused = self._answers.find(staged_at)
+                if reused is not None:
+                    # An earlier delivery paid for this answer and failed before storing the result.
+                    answer = CleanupAnswer(reused, settings.output_format, attempts=0, api_seconds=0.0)
+                else:
+                    answer = self._cleaner.clean(request, deadline)
+                    kept = self._answers.keep(staged_at, answer.image)
+                timings["api"] = answer.api_seconds
+                api = {
+                    "called": reused is None,
+                    "reused_answer": reused is not None,
+                    "attempts": answer.attempts,
+                    "bytes_sent": len(payload.image) + len(payload.mask),
+                    "strategy": plan.strategy.value,
+                    "region": list(plan.box),
+                    "sent_size": list(payload.sent_size),
+                    "original_bytes": payload.original_bytes,
+                }
+                mark = time.monotonic()
+                cleaned = imaging.decode_api_image(answer.image, payload.sent_size)
+                if cleaned.size != plan.box_size:
+                    cleaned = cleaned.resize(plan.box_size, Image.Resampling.LANCZOS)
+                imaging.compose_into(loaded.image, cleaned, mask, plan.box, settings.feather_px)
+                timings["compose"] = time.monotonic() - mark
+            result = loaded.image
 
-        mark = time.monotonic()
-        body, content_type = imaging.encode_output(
-            result,
-            self._settings.output_format,
-            loaded.icc_profile,
-            loaded.exif,
-            png_compress_level=self._settings.png_compress_level,
-        )
-        key = result_key(pair.prefix, pair.stem, self._settings.output_format)
-        self._storage.write(self._settings.results_bucket, key, body, content_type, self._provenance(pair))
+            mark = time.monotonic()
+            body, content_type = imaging.encode_output(
+                result,
+                settings.output_format,
+                loaded.icc_profile,
+                loaded.exif,
+                png_compress_level=settings.png_compress_level,
+            )
+        finally:
+            # The answer must be safe before this delivery can end, whichever way it ends.
+            if kept is not None:
+                kept.wait()
+        self._storage.write(settings.results_bucket, key, body, content_type, self._provenance(pair))
         timings["write"] = time.monotonic() - mark
         return {
             "status": "succeeded",
             **self._pair_fields(pair),
-            "result": {"bucket": self._settings.results_bucket, "key": key, "content_type": content_type},
+            "result": {"bucket": settings.results_bucket, "key": key, "content_type": content_type},
             "width": result.width,
             "height": result.height,
             "bytes_out": len(body),
@@ -256,19 +305,30 @@ class CleanupService:
             "message": exc.message,
             "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        self._storage.write(
-            self._settings.results_bucket,
-            key,
-            error_report_body(report),
-            "application/json",
-            self._provenance(pair),
-        )
         return {
             "status": "failed",
             **report,
-            "report": {"bucket": self._settings.results_bucket, "key": key},
+            "report": self._store_report(key, report, self._provenance(pair)),
             "total_ms": round((time.monotonic() - started) * 1000, 1),
         }
+
+    def _store_report(
+        self, key: str, report: dict[str, Any], metadata: dict[str, str]
+    ) -> dict[str, str] | None:
+        """Write an error report; None when S3 cannot store it (its key too long, or refused): the
+        failure is then told by the event and the log line alone, never retried for ever."""
+        bucket = self._settings.results_bucket
+        try:
+            check_key_length(key, f"s3://{bucket}/{key}")
+            self._storage.write(bucket, key, error_report_body(report), "application/json", metadata)
+        except PermanentError as stored:
+            count("ReportsNotStored")
+            logger.error(
+                "the error report could not be stored",
+                extra={"error": stored.code.value, "error_message": stored.message, "key": key},
+            )
+            return None
+        return {"bucket": bucket, "key": key}
 
     def _report_ambiguous(self, bucket: str, found: Ambiguous) -> Outcome:
         arrival = found.arrival
@@ -287,14 +347,7 @@ class CleanupService:
             "message": message,
             "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        self._storage.write(
-            self._settings.results_bucket, key, error_report_body(report), "application/json", {}
-        )
-        summary = {
-            "status": "failed",
-            **report,
-            "report": {"bucket": self._settings.results_bucket, "key": key},
-        }
+        summary = {"status": "failed", **report, "report": self._store_report(key, report, {})}
         return self._finish(self._announce(summary))
 
     @staticmethod
@@ -309,10 +362,4 @@ class CleanupService:
 
     @staticmethod
     def _provenance(pair: Pair) -> dict[str, str]:
-        # S3 user metadata is ASCII only: keys are stored percent-encoded (UTF-8), '/' kept as is.
-        return {
-            "source-image": quote(pair.image.key, safe="/"),
-            "source-mask": quote(pair.mask.key, safe="/"),
-            "source-image-etag": pair.image.etag,
-            "source-mask-etag": pair.mask.etag,
-        }
+        return provenance(pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag)

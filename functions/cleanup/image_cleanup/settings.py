@@ -47,6 +47,7 @@ class Settings:
     mask_dilation_px: int = 0
     feather_px: int = 0
     png_compress_level: int = 1
+    memory_mb: int | None = None  # set by the Lambda runtime (AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +73,7 @@ class Settings:
             mask_dilation_px=_integer(env, "MASK_DILATION_PX", default=0, minimum=0, maximum=256),
             feather_px=_integer(env, "FEATHER_PX", default=0, minimum=0, maximum=64),
             png_compress_level=_integer(env, "PNG_COMPRESS_LEVEL", default=1, minimum=0, maximum=9),
+            memory_mb=_optional_integer(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", minimum=128, maximum=10240),
         )
 
 
@@ -131,6 +133,12 @@ def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if value in _FALSE:
         return False
     raise SettingsError(f"environment variable {name} must be true or false, got {raw!r}")
+
+
+def _optional_integer(env: Mapping[str, str], name: str, *, minimum: int, maximum: int) -> int | None:
+    if _optional(env, name) is None:
+        return None
+    return _integer(env, name, default=minimum, minimum=minimum, maximum=maximum)
 
 
 def _integer(

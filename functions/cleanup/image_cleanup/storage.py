@@ -14,6 +14,19 @@ from .pairing import ListedObject
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _CHANGED = {"PreconditionFailed", "412"}
+_DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "KMS.AccessDeniedException"}
+# 4xx answers that the same request will get again: retrying cannot help, so they are permanent.
+# (A 403 is not among them: it is a permission an operator can grant, then redrive.)
+_REFUSED = {
+    "MetadataTooLarge",
+    "InvalidArgument",
+    "KeyTooLongError",
+    "EntityTooLarge",
+    "InvalidRequest",
+    "InvalidObjectState",
+    "InvalidStorageClass",
+    "InvalidTag",
+}
 
 
 class Storage(Protocol):
@@ -28,6 +41,10 @@ class Storage(Protocol):
     ) -> None: ...
 
     def metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
+
+    def read_if_exists(self, bucket: str, key: str) -> bytes | None: ...
+
+    def delete(self, bucket: str, key: str) -> None: ...
 
 
 class S3Storage:
@@ -58,17 +75,39 @@ class S3Storage:
 
     @tracer.capture_method(capture_response=False)
     def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
-        """The object's user metadata, or None when it does not exist."""
+        """The object's user metadata, or None when it does not exist (a 404: S3 answers 403 instead
+        to a caller that may not list the bucket, and a 403 is never taken for "missing")."""
         try:
             head = self._s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code", "") in _MISSING:
+            if _code(exc) in _MISSING:
                 return None
             raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
         except BotoCoreError as exc:
             raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
         found: dict[str, str] = head.get("Metadata", {})
         return found
+
+    @tracer.capture_method(capture_response=False)
+    def read_if_exists(self, bucket: str, key: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist (404 only, as for ``metadata``)."""
+        try:
+            response = self._s3.get_object(Bucket=bucket, Key=key)
+            body: bytes = response["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
+        except BotoCoreError as exc:
+            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
+        return body
+
+    @tracer.capture_method(capture_response=False)
+    def delete(self, bucket: str, key: str) -> None:
+        try:
+            self._s3.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
 
     @tracer.capture_method(capture_response=False)
     def write(
@@ -79,18 +118,33 @@ class S3Storage:
                 Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=dict(metadata)
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
+            raise _storage_error(exc, f"s3://{bucket}/{key}", writing=True) from exc
 
 
 def error_report_body(report: Mapping[str, object]) -> bytes:
     return json.dumps(report, indent=2, sort_keys=True).encode("utf-8")
 
 
-def _storage_error(exc: Exception, where: str) -> Exception:
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
-    if code in _MISSING:
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _storage_error(exc: Exception, where: str, *, writing: bool = False) -> Exception:
+    """The domain error for a failed S3 call: permanent only when the same call must fail again."""
+    code = _code(exc) if isinstance(exc, ClientError) else ""
+    if code in _MISSING and not writing:
         return PermanentError(ErrorCode.SOURCE_MISSING, f"{where} no longer exists")
     if code in _CHANGED:
         return TransientError(ErrorCode.SOURCE_CHANGED, f"{where} was replaced while being processed")
+    if code in _DENIED:
+        return TransientError(
+            ErrorCode.STORAGE_ACCESS_DENIED,
+            f"S3 denied the function access to {where} ({code}): check the execution role's permissions "
+            "and the bucket's policy and encryption key, then redrive",
+        )
+    if code in _REFUSED:
+        if writing:
+            return PermanentError(ErrorCode.RESULT_REJECTED, f"S3 refused to store {where}: {code}")
+        return PermanentError(ErrorCode.SOURCE_UNREADABLE, f"S3 refused to read {where}: {code}")
     reason = code or type(exc).__name__
     return TransientError(ErrorCode.STORAGE_UNAVAILABLE, f"S3 call on {where} failed: {reason}")

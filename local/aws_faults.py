@@ -1,0 +1,79 @@
+"""Scripted S3 failures for tests: what a bad day looks like (throttling, 5xx, refusals), on demand.
+
+Not an AWS rule (those are in ``local.strict_aws``): a test asks for ``times`` failures of one kind of
+request, and the next matching requests are answered with that error instead of reaching moto.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from local.strict_aws import WsgiApp, s3_target, service_of
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+@dataclass
+class S3Fault:
+    method: str
+    bucket: str
+    key: str
+    status: int
+    code: str
+    remaining: int
+
+
+class S3Faults:
+    """WSGI middleware answering scripted S3 requests with errors; everything else passes through."""
+
+    def __init__(self) -> None:
+        self._app: WsgiApp | None = None
+        self._lock = threading.Lock()
+        self._faults: list[S3Fault] = []
+        self.injected = 0
+
+    def wrap(self, app: WsgiApp) -> None:
+        self._app = app
+
+    def fail(self, method: str, bucket: str, key: str, *, status: int, code: str, times: int) -> None:
+        """The next ``times`` ``method`` requests for ``bucket``/``key`` answer ``status`` ``code``."""
+        with self._lock:
+            self._faults.append(S3Fault(method.upper(), bucket, key, status, code, times))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self.injected = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self._app is None:
+            raise RuntimeError("S3Faults wraps no application")
+        fault = self._take(environ) if service_of(environ) == "s3" else None
+        if fault is None:
+            return self._app(environ, start_response)
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{fault.code}</Code><Message>injected by the test</Message></Error>"
+        ).encode()
+        if "wsgi.input" in environ:  # consume the request body, as a server would
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        reason = _REASONS.get(fault.status, "Error")
+        start_response(
+            f"{fault.status} {reason}",
+            [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    def _take(self, environ: dict[str, Any]) -> S3Fault | None:
+        bucket, key, _ = s3_target(environ)
+        method = environ["REQUEST_METHOD"]
+        with self._lock:
+            for fault in self._faults:
+                if fault.remaining > 0 and (fault.method, fault.bucket, fault.key) == (method, bucket, key):
+                    fault.remaining -= 1
+                    self.injected += 1
+                    return fault
+        return None
