@@ -12,11 +12,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.run import API_KEY, ROOT, Case, _free_port, _mask, _photo, _server
+from bench.run import API_KEY, ROOT, Case, _free_port, _mask, _photo, _server, measure
 
 SIZES = [(2309, 1732), (4619, 3464), (6928, 5196), (9238, 6928), (11547, 8660)]  # 4, 16, 36, 64, 100 MP
 MASKS = [0.01, 0.40]
@@ -83,33 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             admin("s3").put_object(
                 Bucket=created.names.input_bucket, Key=f"{stem}_mask.png", Body=_mask(case)
             )
-            with tempfile.NamedTemporaryFile(suffix=".json") as out:
-                import subprocess
-
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "bench.measure",
-                        "--impl",
-                        "ours",
-                        "--bucket",
-                        created.names.input_bucket,
-                        "--mask-key",
-                        f"{stem}_mask.png",
-                        "--result-keys",
-                        f"{stem}.png",
-                        "--warm",
-                        "0",
-                        "--out",
-                        out.name,
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    check=True,
-                    stdout=subprocess.DEVNULL,
-                )
-                figures = json.loads(Path(out.name).read_text(encoding="utf-8"))
+            figures = measure("ours", stem, ext, env, created.names.input_bucket, warm=0)
             megapixels = case.size[0] * case.size[1] / 1e6
             row = {
                 "case": case.name,

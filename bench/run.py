@@ -108,9 +108,8 @@ def _mask(case: Case) -> bytes:
     return buffer.getvalue()
 
 
-def _measure(impl: str, case_index: int, env: dict[str, str], bucket: str, warm: int) -> dict[str, Any]:
-    ext = "jpg" if CASES[case_index].fmt == "JPEG" else "png"
-    stem = f"bench/case{case_index}"
+def measure(impl: str, stem: str, ext: str, env: dict[str, str], bucket: str, warm: int) -> dict[str, Any]:
+    """Run ``bench.measure`` for the pair ``<stem>.<ext>`` + ``<stem>_mask.png`` in a fresh process."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run(
             [
@@ -232,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                 order = ("ours", "naive") if rep % 2 == 0 else ("naive", "ours")
                 for impl in order:
                     print(f"rep {rep + 1}/{args.reps} {case.name}: {impl}", flush=True)
+                    ext = "jpg" if case.fmt == "JPEG" else "png"
                     samples.setdefault((index, impl), []).append(
-                        _measure(impl, index, env, names.input_bucket, args.warm)
+                        measure(impl, f"bench/case{index}", ext, env, names.input_bucket, args.warm)
                     )
     report: dict[str, Any] = {"cases": []}
     for index, case in enumerate(CASES):

@@ -40,6 +40,21 @@ LOCAL_TYPES = (
 )
 
 
+# Resource types whose physical name is a property: the property, and the ARN CloudFormation's
+# Fn::GetAtt gives (the log group's, as documented, ends with ":*").
+_NAMED_TYPES = {
+    "AWS::S3::Bucket": ("BucketName", "arn:{partition}:s3:::{name}"),
+    "AWS::SQS::Queue": ("QueueName", "arn:{partition}:sqs:{region}:{account}:{name}"),
+    "AWS::DynamoDB::Table": ("TableName", "arn:{partition}:dynamodb:{region}:{account}:table/{name}"),
+    "AWS::Events::EventBus": ("Name", "arn:{partition}:events:{region}:{account}:event-bus/{name}"),
+    "AWS::Logs::LogGroup": ("LogGroupName", "arn:{partition}:logs:{region}:{account}:log-group:{name}:*"),
+    "AWS::Serverless::Function": (
+        "FunctionName",
+        "arn:{partition}:lambda:{region}:{account}:function:{name}",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class StackNames:
     """Physical names of the template's resources for one stack (read from the template)."""
@@ -155,44 +170,18 @@ class StackTemplate:
         props = resource.get("Properties", {})
         region, account, partition = self.region, self.account, self.partition
 
-        def name(prop: str) -> str:
-            return str(self.resolver.resolve(props[prop]))
-
-        predicted: dict[str, Any]
         kind = resource["Type"]
-        if kind == "AWS::S3::Bucket":
-            bucket = name("BucketName")
-            predicted = {"Ref": bucket, "Arn": f"arn:{partition}:s3:::{bucket}"}
-        elif kind == "AWS::SQS::Queue":
-            queue = name("QueueName")
-            url = f"https://sqs.{region}.amazonaws.com/{account}/{queue}"
-            predicted = {
-                "Ref": url,
-                "QueueUrl": url,
-                "QueueName": queue,
-                "Arn": f"arn:{partition}:sqs:{region}:{account}:{queue}",
-            }
-        elif kind == "AWS::DynamoDB::Table":
-            table = name("TableName")
-            predicted = {"Ref": table, "Arn": f"arn:{partition}:dynamodb:{region}:{account}:table/{table}"}
-        elif kind == "AWS::Events::EventBus":
-            bus = name("Name")
-            predicted = {
-                "Ref": bus,
-                "Name": bus,
-                "Arn": f"arn:{partition}:events:{region}:{account}:event-bus/{bus}",
-            }
-        elif kind == "AWS::Logs::LogGroup":
-            group = name("LogGroupName")
-            predicted = {"Ref": group, "Arn": f"arn:{partition}:logs:{region}:{account}:log-group:{group}:*"}
-        elif kind == "AWS::Serverless::Function":
-            function = name("FunctionName")
-            predicted = {
-                "Ref": function,
-                "Arn": f"arn:{partition}:lambda:{region}:{account}:function:{function}",
-            }
-        else:
-            predicted = {}  # e.g. a secret: its ARN is recorded when it is created
+        predicted: dict[str, Any] = {}  # e.g. a secret: its ARN is recorded when it is created
+        if kind in _NAMED_TYPES:
+            name_property, arn_format = _NAMED_TYPES[kind]
+            name = str(self.resolver.resolve(props[name_property]))
+            arn = arn_format.format(partition=partition, region=region, account=account, name=name)
+            predicted = {"Ref": name, "Arn": arn}
+            if kind == "AWS::SQS::Queue":
+                url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+                predicted.update(Ref=url, QueueUrl=url, QueueName=name)
+            elif kind == "AWS::Events::EventBus":
+                predicted["Name"] = name
         return {**predicted, **created}
 
     # -- names -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -77,30 +77,22 @@ class S3Storage:
     def metadata(self, bucket: str, key: str) -> dict[str, str] | None:
         """The object's user metadata, or None when it does not exist (a 404: S3 answers 403 instead
         to a caller that may not list the bucket, and a 403 is never taken for "missing")."""
-        try:
-            head = self._s3.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return None
-            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
-        except BotoCoreError as exc:
-            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
+        head = _unless_missing(f"s3://{bucket}/{key}", lambda: self._s3.head_object(Bucket=bucket, Key=key))
+        if head is None:
+            return None
         found: dict[str, str] = head.get("Metadata", {})
         return found
 
     @tracer.capture_method(capture_response=False)
     def read_if_exists(self, bucket: str, key: str) -> bytes | None:
         """The object's bytes, or None when it does not exist (404 only, as for ``metadata``)."""
-        try:
-            response = self._s3.get_object(Bucket=bucket, Key=key)
-            body: bytes = response["Body"].read()
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return None
-            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
-        except BotoCoreError as exc:
-            raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
-        return body
+
+        def download() -> bytes:
+            body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return body
+
+        found: bytes | None = _unless_missing(f"s3://{bucket}/{key}", download)
+        return found
 
     @tracer.capture_method(capture_response=False)
     def delete(self, bucket: str, key: str) -> None:
@@ -123,6 +115,18 @@ class S3Storage:
 
 def error_report_body(report: Mapping[str, object]) -> bytes:
     return json.dumps(report, indent=2, sort_keys=True).encode("utf-8")
+
+
+def _unless_missing(where: str, call: Callable[[], Any]) -> Any:
+    """``call()``, or None when S3 answers that the object does not exist (404)."""
+    try:
+        return call()
+    except ClientError as exc:
+        if _code(exc) in _MISSING:
+            return None
+        raise _storage_error(exc, where) from exc
+    except BotoCoreError as exc:
+        raise _storage_error(exc, where) from exc
 
 
 def _code(exc: ClientError) -> str:
