@@ -3,7 +3,7 @@
 Each case runs the real handler in a fresh process (``bench.measure``, peak = VmHWM) against the strict
 local AWS and the emulator in instant mode, for photos from 4 to 100 megapixels with a small and a
 large mask, as JPEG and PNG. The fit (peak MB = base + MB per megapixel x megapixels, the worst mask
-of each format) is what ``image_cleanup.memory_budget`` uses to refuse what would not fit.
+of each format) is what ``image_cleanup.imaging.limits`` uses to refuse what would not fit.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     endpoint = f"http://127.0.0.1:{aws_port}"
     template = StackTemplate("memory", parameters={"ApiRequestsPerMinute": "6000"})
     moto = [sys.executable, "-m", "local.aws_server", "--port", str(aws_port)]
-    emulator = [sys.executable, "-m", "local.cleanup_emulator", "--port", str(api_port), "--api-key", API_KEY]
+    emulator = [sys.executable, "-m", "local.emulator", "--port", str(api_port), "--api-key", API_KEY]
     rows: list[dict[str, Any]] = []
     with (
         _server(moto, f"{endpoint}/moto-api/"),

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator = [
         sys.executable,
         "-m",
-        "local.cleanup_emulator",
+        "local.emulator",
         "--port",
         str(api_port),
         "--api-key",

@@ -23,7 +23,7 @@ from typing import IO, Any
 import boto3
 
 from local.aws_server import StrictMotoServer, enforce_iam
-from local.cleanup_emulator import CleanupEmulator
+from local.emulator import CleanupEmulator
 from local.identities import client_factory
 from local.provision import Provisioned, drain_events, function_environment, provision
 from local.queue_poller import QueuePoller
@@ -227,9 +227,9 @@ def reset_function_caches() -> None:
     with contextlib.suppress(ImportError):
         from aws_lambda_powertools.utilities import parameters
 
-        from image_cleanup.runtime import reset_service
+        from image_cleanup.wiring import reset_pipeline
 
-        reset_service()
+        reset_pipeline()
         parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 

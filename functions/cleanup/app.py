@@ -1,4 +1,4 @@
-"""Lambda entry point: read the event, hand each object to the service, answer the event source.
+"""Lambda entry point: read the event, hand each object to the pipeline, answer the event source.
 
 Kept thin on purpose; the work lives in ``image_cleanup``. For SQS it returns the partial batch
 response so only the failed records are delivered again.
@@ -14,26 +14,27 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from image_cleanup.deadline import Deadline
 from image_cleanup.errors import Deferred, ErrorCode, TransientError
-from image_cleanup.event_sources import EventKind, ObjectRef, event_kind, refs_from_event, refs_from_sqs_body
-from image_cleanup.observability import count, count_by_error, logger, metrics, tracer
-from image_cleanup.queue_visibility import Deferrer, NoDeferral
-from image_cleanup.runtime import get_deferrer, get_service
-from image_cleanup.service import CleanupService, Outcome
+from image_cleanup.event_sources import EventKind, event_kind, refs_from_event, refs_from_sqs_body
+from image_cleanup.observability import Metric, count, count_by_error, logger, metrics, tracer
+from image_cleanup.outcome import Outcome
+from image_cleanup.pipeline import Pipeline
+from image_cleanup.ports import Deferrer, NoDeferral, ObjectRef
+from image_cleanup.wiring import get_deferrer, get_pipeline
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, get_service(), get_deferrer())
+    return handle(event, context, get_pipeline(), get_deferrer())
 
 
 def handle(
-    event: dict[str, Any], context: Any, service: CleanupService, deferrer: Deferrer | None = None
+    event: dict[str, Any], context: Any, pipeline: Pipeline, deferrer: Deferrer | None = None
 ) -> dict[str, Any]:
-    """Dispatch on the event's shape. Tests call this with a service (and deferrer) of their own."""
+    """Dispatch on the event's shape. Tests call this with a pipeline (and deferrer) of their own."""
     waits = deferrer or NoDeferral()
-    service.register_context(context)
+    pipeline.register_context(context)
     kind = event_kind(event)
     if kind is EventKind.SQS:
         # Always answer with the partial batch response, even when every record failed: the failed
@@ -43,7 +44,7 @@ def handle(
         def record_handler(record: SQSRecord) -> list[str]:
             logger.set_correlation_id(record.message_id)
             try:
-                return [_process(ref, service, context) for ref in refs_from_sqs_body(record.body)]
+                return [_process(ref, pipeline, context) for ref in refs_from_sqs_body(record.body)]
             except TransientError as exc:
                 if exc.retry_after is not None:
                     # Come back when the wait is over, not after the whole visibility timeout.
@@ -59,7 +60,7 @@ def handle(
     for ref in refs_from_event(event):
         logger.set_correlation_id(ref.key)
         try:
-            outcomes.append(_process(ref, service, context))
+            outcomes.append(_process(ref, pipeline, context))
         except TransientError as exc:
             failures.append(exc)
     if failures:
@@ -68,19 +69,19 @@ def handle(
     return {"outcomes": outcomes}
 
 
-def _process(ref: ObjectRef, service: CleanupService, context: Any) -> str:
+def _process(ref: ObjectRef, pipeline: Pipeline, context: Any) -> str:
     try:
-        outcome: Outcome = service.handle_object(ref, Deadline.from_context(context))
+        outcome: Outcome = pipeline.handle_object(ref, Deadline.from_context(context))
     except Deferred as exc:
-        count("PairsDeferred")
+        count(Metric.PAIRS_DEFERRED)
         logger.info(
             "the record waits in the queue for its turn",
             extra={"key": ref.key, "error": exc.code.value, "wait_seconds": exc.retry_after},
         )
         raise
     except TransientError as exc:
-        count("PairsRetried")
-        count_by_error("TransientFailures", exc.code.value)
+        count(Metric.PAIRS_RETRIED)
+        count_by_error(Metric.TRANSIENT_FAILURES, exc.code.value)
         logger.warning(
             "transient failure; the record will be delivered again",
             extra={
@@ -93,8 +94,8 @@ def _process(ref: ObjectRef, service: CleanupService, context: Any) -> str:
         raise
     except Exception:
         # A bug, not a verdict on the upload: log it (no payloads here) and let the event source retry.
-        count("PairsRetried")
-        count_by_error("TransientFailures", ErrorCode.INTERNAL_ERROR.value)
+        count(Metric.PAIRS_RETRIED)
+        count_by_error(Metric.TRANSIENT_FAILURES, ErrorCode.INTERNAL_ERROR.value)
         logger.exception("unexpected error; the record will be delivered again", extra={"key": ref.key})
         raise
     return outcome.status

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from image_cleanup.staged_answers import STAGING_PREFIX
+from image_cleanup.ports import STAGING_PREFIX
 from local.stack_template import LOCAL_TYPES, StackTemplate
 from tests.infra.template_loader import (
     as_list,

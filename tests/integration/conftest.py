@@ -16,11 +16,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from image_cleanup.observability import metrics
-from image_cleanup.runtime import build_service
-from image_cleanup.service import CleanupService
+from image_cleanup.pipeline import Pipeline
 from image_cleanup.settings import Settings
+from image_cleanup.wiring import build_pipeline
 from local.aws_server import StrictMotoServer, enforce_iam
-from local.cleanup_emulator import CleanupEmulator
+from local.emulator import CleanupEmulator
 from local.identities import client_factory
 from local.lambda_context import LocalLambdaContext
 from local.provision import Provisioned, drain_events, function_environment, provision
@@ -102,8 +102,8 @@ class Env:
     def settings(self, **overrides: str) -> Settings:
         return Settings.from_env(self.function_environment(**overrides))
 
-    def service(self, **overrides: str) -> CleanupService:
-        return build_service(self.settings(**overrides))
+    def service(self, **overrides: str) -> Pipeline:
+        return build_pipeline(self.settings(**overrides))
 
     def put(self, key: str, body: bytes) -> str:
         etag: str = self.client("s3").put_object(Bucket=self.names.input_bucket, Key=key, Body=body)["ETag"]

@@ -21,8 +21,8 @@ import pytest
 import requests
 from PIL import Image, UnidentifiedImageError
 
-from local.cleanup_emulator import CleanupEmulator, Fault, RecordedCall
-from local.emulator_state import EmulatorState
+from local.emulator import CleanupEmulator, Fault, RecordedCall
+from local.emulator.state import EmulatorState
 
 API_KEY = "emulator-test-key-7f3a"
 SIZE = 64
@@ -670,7 +670,7 @@ def test_only_loopback_hosts_are_accepted() -> None:
 def test_cli_serves_until_sigterm_and_exits_cleanly() -> None:
     # Given the CLI started on a free port
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    command = [sys.executable, "-m", "local.cleanup_emulator", "--port", "0", "--api-key", API_KEY]
+    command = [sys.executable, "-m", "local.emulator", "--port", "0", "--api-key", API_KEY]
     with subprocess.Popen(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:

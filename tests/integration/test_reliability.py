@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app import handle
-from image_cleanup.queue_visibility import SqsDeferrer
+from image_cleanup.aws.sqs_visibility import SqsDeferrer
 from tests.event_builders import s3_notification, sqs_s3_event
 from tests.integration.conftest import Env, mask_png, photo_png
 

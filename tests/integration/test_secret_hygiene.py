@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app import lambda_handler
-from image_cleanup.runtime import reset_service
+from image_cleanup.wiring import reset_pipeline
 from local.lambda_context import LocalLambdaContext
 from tests.event_builders import sqs_s3_event
 from tests.integration.conftest import Env, mask_png, photo_png
@@ -34,9 +34,9 @@ def sentinel_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
     }.items():
         monkeypatch.setenv(name, value)
-    reset_service()
+    reset_pipeline()
     yield env
-    reset_service()
+    reset_pipeline()
 
 
 PATHS: dict[str, tuple[list[dict[str, Any]], str | None]] = {

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from image_cleanup.api_key import parse_api_key
+from image_cleanup.aws.secrets import parse_api_key
 from image_cleanup.errors import ErrorCode, TransientError
 
 SECRET_ID = "image-cleanup/api-key"

@@ -11,9 +11,11 @@ import pytest
 import app
 from image_cleanup.deadline import Deadline
 from image_cleanup.errors import Deferred, ErrorCode, TransientError
-from image_cleanup.event_sources import MalformedEvent, ObjectRef
+from image_cleanup.event_sources import MalformedEvent
 from image_cleanup.observability import metrics
-from image_cleanup.service import CleanupService, Outcome
+from image_cleanup.outcome import Outcome
+from image_cleanup.pipeline import Pipeline
+from image_cleanup.ports import ObjectRef
 from tests.event_builders import (
     INPUT_BUCKET,
     eventbridge_object_created,
@@ -67,7 +69,7 @@ def transient(key: str) -> TransientError:
 
 
 def handle(event: dict[str, Any], service: FakeService, context: FakeContext | None = None) -> dict[str, Any]:
-    return app.handle(event, context or FakeContext(), cast(CleanupService, service))
+    return app.handle(event, context or FakeContext(), cast(Pipeline, service))
 
 
 # ---------------------------------------------------------------- SQS
@@ -290,7 +292,7 @@ def test_lambda_handler_wires_the_runtime_service(
 ) -> None:
     # Given the runtime's service replaced by a fake
     service = FakeService()
-    monkeypatch.setattr(app, "get_service", lambda: service)
+    monkeypatch.setattr(app, "get_pipeline", lambda: service)
 
     # When Lambda invokes the decorated handler with an SQS event
     response = app.lambda_handler(sqs_s3_event(INPUT_BUCKET, [["photos/a.png"]]), cast(Any, FakeContext()))

@@ -12,9 +12,11 @@ import pytest
 import requests
 from PIL import Image
 
-from image_cleanup.cleanup_api import CleanupAnswer, CleanupApiClient, CleanupRequest, build_body
 from image_cleanup.deadline import Deadline
 from image_cleanup.errors import CleanupError, ErrorCode, PermanentError, TransientError
+from image_cleanup.ports import CleanupAnswer, CleanupRequest
+from image_cleanup.provider.client import CleanupApiClient
+from image_cleanup.provider.transport import build_body
 
 URL = "https://api.example.test/v3/cleanup"
 KEY = "sk_live_unit_7d1e9b20c4"

@@ -10,11 +10,11 @@ import pytest
 from image_cleanup.event_sources import (
     EventKind,
     MalformedEvent,
-    ObjectRef,
     event_kind,
     refs_from_event,
     refs_from_sqs_body,
 )
+from image_cleanup.ports import ObjectRef
 from tests.event_builders import (
     INPUT_BUCKET,
     encode_key,

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from image_cleanup import imaging
 from image_cleanup.errors import ErrorCode, PermanentError
-from image_cleanup.imaging import Limits
+from image_cleanup.imaging import encode as encoding
+from image_cleanup.imaging import hd_strategy, limits, merge
+from image_cleanup.imaging import load as loading
+from image_cleanup.imaging.limits import Limits
 from tests.images import box_mask, encode, gradient, noise
 
 LIMITS = Limits()
@@ -33,7 +35,7 @@ def test_load_image_accepts_png_jpeg_webp(fmt: str) -> None:
     data = encode(gradient((32, 16)), fmt)
 
     # When it is loaded
-    image = imaging.load_image(data, "s3://in/photo", LIMITS).image
+    image = loading.load_image(data, "s3://in/photo", LIMITS).image
 
     # Then it is an RGB image of the same size
     assert (image.mode, image.size) == ("RGB", (32, 16))
@@ -45,7 +47,7 @@ def test_load_image_refuses_other_formats(fmt: str) -> None:
     data = encode(gradient((16, 16)), fmt)
 
     # When it is loaded
-    error = error_of(imaging.load_image, data, "s3://in/photo.png", LIMITS)
+    error = error_of(loading.load_image, data, "s3://in/photo.png", LIMITS)
 
     # Then it is an unsupported format, named as such (the key's extension does not matter)
     assert error.code is ErrorCode.UNSUPPORTED_FORMAT
@@ -57,7 +59,7 @@ def test_load_image_refuses_random_bytes() -> None:
     data = random.Random(1).randbytes(4096)
 
     # When they are loaded
-    error = error_of(imaging.load_image, data, "s3://in/photo.png", LIMITS)
+    error = error_of(loading.load_image, data, "s3://in/photo.png", LIMITS)
 
     # Then the format is unsupported
     assert error.code is ErrorCode.UNSUPPORTED_FORMAT
@@ -70,7 +72,7 @@ def test_load_image_refuses_truncated_files(fmt: str) -> None:
     truncated = data[: len(data) // 2]
 
     # When it is loaded
-    error = error_of(imaging.load_image, truncated, "s3://in/photo", LIMITS)
+    error = error_of(loading.load_image, truncated, "s3://in/photo", LIMITS)
 
     # Then it is a corrupt image
     assert error.code is ErrorCode.CORRUPT_IMAGE
@@ -79,7 +81,7 @@ def test_load_image_refuses_truncated_files(fmt: str) -> None:
 def test_load_image_refuses_empty_bytes() -> None:
     # Given a zero-byte object
     # When it is loaded
-    error = error_of(imaging.load_image, b"", "s3://in/photo.png", LIMITS)
+    error = error_of(loading.load_image, b"", "s3://in/photo.png", LIMITS)
 
     # Then it is empty, by name
     assert error.code is ErrorCode.EMPTY_OBJECT
@@ -91,7 +93,7 @@ def test_load_image_refuses_more_pixels_than_the_limit() -> None:
     data = encode(gradient((20, 10)), "PNG")
 
     # When it is loaded
-    error = error_of(imaging.load_image, data, "s3://in/big.png", Limits(max_image_pixels=150))
+    error = error_of(loading.load_image, data, "s3://in/big.png", Limits(max_image_pixels=150))
 
     # Then it is too large, and the message names the pixel count and the limit
     assert error.code is ErrorCode.IMAGE_TOO_LARGE
@@ -104,7 +106,7 @@ def test_load_image_at_exactly_the_pixel_limit_is_accepted() -> None:
     data = encode(gradient((20, 10)), "PNG")
 
     # When it is loaded
-    image = imaging.load_image(data, "s3://in/edge.png", Limits(max_image_pixels=200)).image
+    image = loading.load_image(data, "s3://in/edge.png", Limits(max_image_pixels=200)).image
 
     # Then it loads
     assert image.size == (20, 10)
@@ -117,7 +119,7 @@ def test_load_image_applies_exif_orientation() -> None:
     data = encode(gradient((40, 20)), "JPEG", exif=exif.tobytes())
 
     # When it is loaded
-    image = imaging.load_image(data, "s3://in/phone.jpg", LIMITS).image
+    image = loading.load_image(data, "s3://in/phone.jpg", LIMITS).image
 
     # Then it is upright: 20 wide, 40 high
     assert image.size == (20, 40)
@@ -129,7 +131,7 @@ def test_load_image_keeps_alpha() -> None:
     rgba.putpixel((0, 0), (10, 20, 30, 0))
 
     # When it is loaded
-    image = imaging.load_image(encode(rgba, "PNG"), "s3://in/cutout.png", LIMITS).image
+    image = loading.load_image(encode(rgba, "PNG"), "s3://in/cutout.png", LIMITS).image
 
     # Then it is still RGBA with the transparency intact
     assert image.mode == "RGBA"
@@ -142,7 +144,7 @@ def test_load_image_converts_palette_and_grey_to_rgb(mode: str) -> None:
     source = gradient((8, 8)).convert(mode)
 
     # When it is loaded
-    image = imaging.load_image(encode(source, "PNG"), "s3://in/flat.png", LIMITS).image
+    image = loading.load_image(encode(source, "PNG"), "s3://in/flat.png", LIMITS).image
 
     # Then it is RGB
     assert image.mode == "RGB"
@@ -158,7 +160,7 @@ def test_load_mask_binarises_at_the_threshold() -> None:
     grey.putdata(values)
 
     # When it is loaded
-    mask = imaging.load_mask(encode(grey, "PNG"), "s3://in/m.png", grey.size, LIMITS)
+    mask = loading.load_mask(encode(grey, "PNG"), "s3://in/m.png", grey.size, LIMITS)
 
     # Then 127 and below keep (0), 128 and above remove (255)
     assert list(mask.tobytes()) == [0, 0, 0, 255, 255, 255]
@@ -170,7 +172,7 @@ def test_load_mask_turns_rgb_into_l() -> None:
     rgb.putpixel((1, 1), (255, 255, 255))
 
     # When it is loaded
-    mask = imaging.load_mask(encode(rgb, "PNG"), "s3://in/m.png", (4, 4), LIMITS)
+    mask = loading.load_mask(encode(rgb, "PNG"), "s3://in/m.png", (4, 4), LIMITS)
 
     # Then it is a single-channel L mask with that pixel set
     assert mask.mode == "L"
@@ -183,7 +185,7 @@ def test_load_mask_of_same_aspect_is_resized_without_grey() -> None:
     small = box_mask((10, 5), (2, 1, 6, 4))
 
     # When it is loaded for the photo's size
-    mask = imaging.load_mask(encode(small, "PNG"), "s3://in/m.png", (40, 20), LIMITS)
+    mask = loading.load_mask(encode(small, "PNG"), "s3://in/m.png", (40, 20), LIMITS)
 
     # Then it has the photo's size and only 0/255 (nearest neighbour, no grey seams)
     assert mask.size == (40, 20)
@@ -196,7 +198,7 @@ def test_load_mask_of_another_aspect_is_refused() -> None:
     square = box_mask((20, 20), (0, 0, 10, 10))
 
     # When it is loaded for the photo's size
-    error = error_of(imaging.load_mask, encode(square, "PNG"), "s3://in/m.png", (40, 20), LIMITS)
+    error = error_of(loading.load_mask, encode(square, "PNG"), "s3://in/m.png", (40, 20), LIMITS)
 
     # Then the sizes cannot line up
     assert error.code is ErrorCode.MASK_SIZE_MISMATCH
@@ -209,7 +211,7 @@ def test_load_mask_validates_like_an_image() -> None:
     data = encode(box_mask((4, 4), (0, 0, 2, 2)), "GIF")
 
     # When it is loaded
-    error = error_of(imaging.load_mask, data, "s3://in/m.gif", (4, 4), LIMITS)
+    error = error_of(loading.load_mask, data, "s3://in/m.gif", (4, 4), LIMITS)
 
     # Then the format is refused as for the photo
     assert error.code is ErrorCode.UNSUPPORTED_FORMAT
@@ -221,7 +223,7 @@ def test_load_mask_validates_like_an_image() -> None:
 def compose(original: Image.Image, cleaned: Image.Image, mask: Image.Image) -> Image.Image:
     """Whole-image compose on a copy, through compose_into with the image's own box."""
     result = original.copy()
-    imaging.compose_into(result, cleaned, mask, (0, 0, *original.size))
+    merge.compose_into(result, cleaned, mask, (0, 0, *original.size))
     return result
 
 
@@ -272,7 +274,7 @@ def test_compose_keeps_the_alpha_of_an_rgba_original() -> None:
 def test_encode_output_decodes_back(output_format: str, pil_format: str, content_type: str) -> None:
     # Given a 24x10 result
     # When it is encoded in an output format
-    data, returned_type = imaging.encode_output(gradient((24, 10)), output_format)
+    data, returned_type = encoding.encode_output(gradient((24, 10)), output_format)
 
     # Then it decodes as that format and size, with the matching Content-Type
     decoded = Image.open(io.BytesIO(data))
@@ -284,7 +286,7 @@ def test_encode_output_png_is_lossless() -> None:
     image = noise((16, 16))
 
     # When it is encoded as PNG
-    data, _ = imaging.encode_output(image, "png")
+    data, _ = encoding.encode_output(image, "png")
 
     # Then the pixels come back exactly
     assert Image.open(io.BytesIO(data)).tobytes() == image.tobytes()
@@ -295,7 +297,7 @@ def test_encode_output_jpeg_flattens_alpha_on_white() -> None:
     transparent = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
 
     # When it is encoded as JPEG
-    data, _ = imaging.encode_output(transparent, "jpeg")
+    data, _ = encoding.encode_output(transparent, "jpeg")
 
     # Then it is an RGB JPEG on a white background
     decoded = Image.open(io.BytesIO(data))
@@ -308,7 +310,7 @@ def test_encode_output_refuses_unknown_format() -> None:
     # When a result is encoded with it
     # Then it fails loudly
     with pytest.raises(ValueError, match="gif"):
-        imaging.encode_output(gradient((4, 4)), "gif")
+        encoding.encode_output(gradient((4, 4)), "gif")
 
 
 # ---------------------------------------------------------------- decode_api_image
@@ -317,7 +319,7 @@ def test_encode_output_refuses_unknown_format() -> None:
 def test_decode_api_image_refuses_non_images() -> None:
     # Given an answer whose bytes are not an image
     # When it is decoded
-    error = error_of(imaging.decode_api_image, b"<html>502 Bad Gateway</html>", (8, 8))
+    error = error_of(loading.load_answer, b"<html>502 Bad Gateway</html>", (8, 8))
 
     # Then it is a bad response from the API
     assert error.code is ErrorCode.API_BAD_RESPONSE
@@ -326,7 +328,7 @@ def test_decode_api_image_refuses_non_images() -> None:
 def test_decode_api_image_refuses_other_formats() -> None:
     # Given an answer in GIF
     # When it is decoded
-    error = error_of(imaging.decode_api_image, encode(gradient((8, 8)), "GIF"), (8, 8))
+    error = error_of(loading.load_answer, encode(gradient((8, 8)), "GIF"), (8, 8))
 
     # Then it is a bad response
     assert error.code is ErrorCode.API_BAD_RESPONSE
@@ -336,8 +338,12 @@ def test_decode_api_image_scales_a_same_aspect_answer_back() -> None:
     # Given a 20x10 answer for a 40x20 request
     answer = encode(Image.new("RGB", (20, 10), (9, 99, 199)), "PNG")
 
-    # When it is decoded
-    image = imaging.decode_api_image(answer, (40, 20))
+    # When it is decoded for a region of that size
+    region = hd_strategy.Region(
+        hd_strategy.Plan(hd_strategy.HdStrategy.CROP, (0, 0, 40, 20), 1.0, False),
+        hd_strategy.Payload(b"", b"", (40, 20), False),
+    )
+    image = hd_strategy.answer_for_region(answer, region)
 
     # Then it is RGB at the requested size
     assert (image.mode, image.size) == ("RGB", (40, 20))
@@ -349,7 +355,7 @@ def test_decode_api_image_refuses_another_aspect() -> None:
     answer = encode(Image.new("RGB", (20, 20)), "PNG")
 
     # When it is decoded
-    error = error_of(imaging.decode_api_image, answer, (40, 20))
+    error = error_of(loading.load_answer, answer, (40, 20))
 
     # Then it is a bad response naming both sizes
     assert error.code is ErrorCode.API_BAD_RESPONSE
@@ -362,7 +368,7 @@ def test_decode_api_image_of_the_right_size_is_rgb() -> None:
     answer = encode(Image.new("RGBA", (8, 6), (1, 2, 3, 255)), "WEBP", lossless=True)
 
     # When it is decoded
-    image = imaging.decode_api_image(answer, (8, 6))
+    image = loading.load_answer(answer, (8, 6))
 
     # Then it is RGB of the same size
     assert (image.mode, image.size) == ("RGB", (8, 6))
@@ -374,7 +380,7 @@ def test_decode_api_image_of_the_right_size_is_rgb() -> None:
 def test_check_object_size_refuses_zero_bytes() -> None:
     # Given an object listed with 0 bytes
     # When its size is checked
-    error = error_of(imaging.check_object_size, "s3://in/cat.png", 0, LIMITS)
+    error = error_of(limits.check_object_size, "s3://in/cat.png", 0, LIMITS)
 
     # Then it is empty
     assert error.code is ErrorCode.EMPTY_OBJECT
@@ -383,7 +389,7 @@ def test_check_object_size_refuses_zero_bytes() -> None:
 def test_check_object_size_refuses_objects_over_the_limit() -> None:
     # Given an object one byte over a 1000-byte limit
     # When its size is checked
-    error = error_of(imaging.check_object_size, "s3://in/cat.png", 1001, Limits(max_object_bytes=1000))
+    error = error_of(limits.check_object_size, "s3://in/cat.png", 1001, Limits(max_object_bytes=1000))
 
     # Then it is too large and the message names the size and the limit
     assert error.code is ErrorCode.OBJECT_TOO_LARGE
@@ -395,14 +401,16 @@ def test_check_object_size_accepts_the_limit_itself() -> None:
     # Given an object exactly at the limit
     # When its size is checked
     # Then nothing is raised (and one byte under the limit passes too)
-    imaging.check_object_size("s3://in/cat.png", 1000, Limits(max_object_bytes=1000))
-    imaging.check_object_size("s3://in/cat.png", 1, Limits(max_object_bytes=1000))
+    limits.check_object_size("s3://in/cat.png", 1000, Limits(max_object_bytes=1000))
+    limits.check_object_size("s3://in/cat.png", 1, Limits(max_object_bytes=1000))
 
 
 def test_encode_payload_refuses_more_than_the_api_accepts() -> None:
     # Given a provider limit of 100 bytes
     # When a noisy image is encoded for the API
-    error = error_of(imaging.encode_payload, noise((32, 32)), "s3://in/cat.png", Limits(api_max_bytes=100))
+    error = error_of(
+        hd_strategy.encode_payload, noise((32, 32)), "s3://in/cat.png", Limits(api_max_bytes=100)
+    )
 
     # Then the payload is too large, naming the limit
     assert error.code is ErrorCode.PAYLOAD_TOO_LARGE
@@ -412,8 +420,8 @@ def test_encode_payload_refuses_more_than_the_api_accepts() -> None:
 def test_encode_payload_drops_alpha_and_keeps_masks_grey() -> None:
     # Given an RGBA photo and an L mask
     # When both are encoded for the API
-    photo = Image.open(io.BytesIO(imaging.encode_payload(noise((8, 8), "RGBA"), "p", LIMITS)[0]))
-    mask = Image.open(io.BytesIO(imaging.encode_mask_payload(box_mask((8, 8), (0, 0, 4, 4)))))
+    photo = Image.open(io.BytesIO(hd_strategy.encode_payload(noise((8, 8), "RGBA"), "p", LIMITS)[0]))
+    mask = Image.open(io.BytesIO(hd_strategy.encode_mask_payload(box_mask((8, 8), (0, 0, 4, 4)))))
 
     # Then the photo is an RGB PNG and the mask an L PNG
     assert (photo.format, photo.mode) == ("PNG", "RGB")

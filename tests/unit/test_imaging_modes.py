@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from image_cleanup import imaging
 from image_cleanup.errors import ErrorCode, PermanentError
-from image_cleanup.imaging import Limits
-from image_cleanup.planning import Box
+from image_cleanup.imaging import encode as encoding
+from image_cleanup.imaging import hd_strategy, merge
+from image_cleanup.imaging import load as loading
+from image_cleanup.imaging.hd_strategy import Box
+from image_cleanup.imaging.limits import Limits
 from tests.images import box_mask, encode, noise
 
 LIMITS = Limits()
@@ -23,12 +25,12 @@ EXIF_ORIENTATION = 0x0112
 EXIF_MAKE = 0x010F
 
 
-def load(image: Image.Image, fmt: str = "PNG", **params: Any) -> imaging.LoadedImage:
-    return imaging.load_image(encode(image, fmt, **params), "s3://in/photo", LIMITS)
+def load(image: Image.Image, fmt: str = "PNG", **params: Any) -> loading.LoadedImage:
+    return loading.load_image(encode(image, fmt, **params), "s3://in/photo", LIMITS)
 
 
 def mask_of(data: bytes, size: tuple[int, int], dilation_px: int = 0) -> Image.Image:
-    return imaging.load_mask(data, "s3://in/photo_mask.png", size, LIMITS, dilation_px)
+    return loading.load_mask(data, "s3://in/photo_mask.png", size, LIMITS, dilation_px)
 
 
 def srgb_profile() -> bytes:
@@ -252,7 +254,7 @@ def sixteen_bit_rgb_png() -> bytes:
 def test_sixteen_bit_rgb_png_is_not_pristine() -> None:
     # Given a 16-bit RGB PNG (Pillow decodes it to 8-bit RGB, so the mode alone does not tell)
     # When it is loaded
-    loaded = imaging.load_image(sixteen_bit_rgb_png(), "s3://in/deep.png", LIMITS)
+    loaded = loading.load_image(sixteen_bit_rgb_png(), "s3://in/deep.png", LIMITS)
 
     # Then it is RGB but its bytes are not what the pipeline works on
     assert loaded.image.mode == "RGB"
@@ -272,7 +274,7 @@ def test_sixteen_bit_rgb_png_is_not_pristine() -> None:
 def test_converted_uploads_are_not_pristine(case: str, build: Any) -> None:
     # Given an upload whose decoded pixels differ from what the pipeline works on
     # When it is loaded
-    loaded = imaging.load_image(build(), f"s3://in/{case}", LIMITS)
+    loaded = loading.load_image(build(), f"s3://in/{case}", LIMITS)
 
     # Then its bytes must be re-encoded before sending
     assert loaded.pristine is False
@@ -281,7 +283,7 @@ def test_converted_uploads_are_not_pristine(case: str, build: Any) -> None:
 def test_exif_is_kept_with_orientation_reset() -> None:
     # Given a JPEG rotated by EXIF (orientation 6) that also names its camera maker
     # When it is loaded
-    loaded = imaging.load_image(encode(noise((8, 4)), "JPEG", exif=rotated_exif()), "s3://in/p", LIMITS)
+    loaded = loading.load_image(encode(noise((8, 4)), "JPEG", exif=rotated_exif()), "s3://in/p", LIMITS)
 
     # Then the EXIF carried on says "upright" and keeps the other tags
     assert loaded.exif is not None
@@ -307,7 +309,7 @@ def test_encode_output_embeds_icc_profile_and_exif(output_format: str) -> None:
     profile = srgb_profile()
 
     # When it is encoded with both
-    data, _ = imaging.encode_output(noise((8, 8)), output_format, icc_profile=profile, exif=exif.tobytes())
+    data, _ = encoding.encode_output(noise((8, 8)), output_format, icc_profile=profile, exif=exif.tobytes())
 
     # Then the file carries the profile and the tags
     result = Image.open(io.BytesIO(data))
@@ -427,7 +429,7 @@ def test_dilation_stops_at_the_image_edge() -> None:
     dot.putpixel((0, 0), 255)
 
     # When it is dilated by 3 px
-    mask = imaging.dilate(dot, 3)
+    mask = loading.dilate(dot, 3)
 
     # Then the square is clipped to the image
     assert mask.getbbox() == (0, 0, 4, 4)
@@ -439,7 +441,7 @@ def test_dilation_of_an_empty_mask_returns_it_unchanged() -> None:
     empty = Image.new("L", (16, 16), 0)
 
     # When it is dilated
-    result = imaging.dilate(empty, 5)
+    result = loading.dilate(empty, 5)
 
     # Then it is returned as it is
     assert result is empty
@@ -452,7 +454,7 @@ def test_feathered_by_zero_is_the_mask_itself() -> None:
 
     # When it is feathered by 0 px
     # Then it is returned unchanged
-    assert imaging.feathered(mask, 0) is mask
+    assert merge.feathered(mask, 0) is mask
 
 
 @pytest.mark.parametrize("feather_px", [2, 3, 5])
@@ -461,7 +463,7 @@ def test_feathered_keeps_the_mask_and_fades_out_within_four_times_the_radius(fea
     mask = box_mask((80, 80), (30, 30, 50, 50))
 
     # When it is feathered by N px
-    soft = imaging.feathered(mask, feather_px)
+    soft = merge.feathered(mask, feather_px)
 
     # Then the mask itself stays fully removed, a soft band follows it, and beyond ~4N px nothing changes
     assert set(soft.crop((30, 30, 50, 50)).tobytes()) == {255}
@@ -483,7 +485,7 @@ def test_compose_into_changes_only_pixels_inside_both_box_and_mask() -> None:
     cleaned = Image.new("RGB", (10, 10), (1, 2, 3))
 
     # When the answer is composed into the photo
-    imaging.compose_into(original, cleaned, mask, box)
+    merge.compose_into(original, cleaned, mask, box)
 
     # Then only pixels in both the box and the mask changed, to the answer's
     for y in range(20):
@@ -501,7 +503,7 @@ def test_compose_into_keeps_the_alpha_of_an_rgba_photo() -> None:
     cleaned = Image.new("RGB", (8, 8), (9, 8, 7))
 
     # When the answer is composed into the box
-    imaging.compose_into(original, cleaned, box_mask((16, 16), box), box)
+    merge.compose_into(original, cleaned, box_mask((16, 16), box), box)
 
     # Then colour changed inside the box but the alpha is the original's everywhere
     assert original.mode == "RGBA"
@@ -514,8 +516,8 @@ def test_compose_into_keeps_the_alpha_of_an_rgba_photo() -> None:
 
 def payload_sizes(image: Image.Image) -> tuple[int, int]:
     """Sizes of the PNG and the JPEG fallback, encoded as encode_payload does."""
-    png = encode(image, "PNG", compress_level=imaging.PAYLOAD_PNG_COMPRESS_LEVEL)
-    jpeg = encode(image, "JPEG", quality=imaging.PAYLOAD_JPEG_QUALITY)
+    png = encode(image, "PNG", compress_level=hd_strategy.PAYLOAD_PNG_COMPRESS_LEVEL)
+    jpeg = encode(image, "JPEG", quality=hd_strategy.PAYLOAD_JPEG_QUALITY)
     return len(png), len(jpeg)
 
 
@@ -524,7 +526,7 @@ def test_encode_payload_sends_png_when_it_fits() -> None:
     image = noise((32, 32))
 
     # When it is encoded for the API
-    data, size = imaging.encode_payload(image, "s3://in/p.png", LIMITS)
+    data, size = hd_strategy.encode_payload(image, "s3://in/p.png", LIMITS)
 
     # Then it is a lossless PNG of the same size
     sent = Image.open(io.BytesIO(data))
@@ -540,7 +542,7 @@ def test_encode_payload_falls_back_to_jpeg_when_png_is_over_the_limit() -> None:
     limits = Limits(api_max_bytes=(png_bytes + jpeg_bytes) // 2)
 
     # When it is encoded for the API
-    data, size = imaging.encode_payload(image, "s3://in/p.png", limits)
+    data, size = hd_strategy.encode_payload(image, "s3://in/p.png", limits)
 
     # Then a full-size JPEG is sent, within the limit
     assert Image.open(io.BytesIO(data)).format == "JPEG"
@@ -555,7 +557,7 @@ def test_encode_payload_shrinks_when_even_jpeg_is_over_the_limit() -> None:
     limits = Limits(api_max_bytes=jpeg_bytes - 1)
 
     # When it is encoded for the API
-    data, size = imaging.encode_payload(image, "s3://in/p.png", limits)
+    data, size = hd_strategy.encode_payload(image, "s3://in/p.png", limits)
 
     # Then a smaller image is sent, within the limit, and the size returned is the one encoded
     sent = Image.open(io.BytesIO(data))
@@ -569,7 +571,7 @@ def test_encode_payload_gives_up_when_nothing_fits() -> None:
     # Given a limit no image can meet
     # When a noisy image is encoded for the API
     with pytest.raises(PermanentError) as caught:
-        imaging.encode_payload(noise((64, 64)), "s3://in/p.png", Limits(api_max_bytes=50))
+        hd_strategy.encode_payload(noise((64, 64)), "s3://in/p.png", Limits(api_max_bytes=50))
 
     # Then it is too large, naming the object and the limit
     assert caught.value.code is ErrorCode.PAYLOAD_TOO_LARGE
@@ -584,7 +586,7 @@ def test_decode_api_image_refuses_a_decompression_bomb() -> None:
 
     # When it is decoded
     with pytest.raises(PermanentError) as caught:
-        imaging.decode_api_image(bomb, (8, 8))
+        loading.load_answer(bomb, (8, 8))
 
     # Then it is a bad response, not a crash
     assert caught.value.code is ErrorCode.API_BAD_RESPONSE

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from image_cleanup import imaging, memory_budget
 from image_cleanup.errors import ErrorCode, PermanentError
-from image_cleanup.imaging import Limits
+from image_cleanup.imaging import limits as memory_budget
+from image_cleanup.imaging import load as imaging
+from image_cleanup.imaging.limits import Limits
 from tests.images import encode
 
 MEGABYTE = 1_000_000

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from image_cleanup.naming import ParsedKey, Role, parse_key
-from image_cleanup.pairing import Ambiguous, Gone, ListedObject, Pair, Waiting, resolve_pair
+from image_cleanup.pairing import Ambiguous, Gone, Pair, Waiting, resolve_pair
+from image_cleanup.ports import ListedObject
 
 BUCKET = "image-cleanup-input-123456789012"
 SUFFIX = "_mask"

@@ -7,10 +7,9 @@ import io
 import pytest
 from PIL import Image
 
-from image_cleanup import imaging
-from image_cleanup.imaging import Limits
-from image_cleanup.payload import Payload, build_payload
-from image_cleanup.planning import Box, HdStrategy, Plan
+from image_cleanup.imaging import load as loading
+from image_cleanup.imaging.hd_strategy import Box, HdStrategy, Payload, Plan, build_payload
+from image_cleanup.imaging.limits import Limits
 from tests.images import box_mask, encode, gradient
 
 LIMITS = Limits()
@@ -26,7 +25,7 @@ def decoded(data: bytes) -> Image.Image:
 
 
 def build(upload: bytes, plan: Plan, mask: Image.Image, limits: Limits = LIMITS) -> Payload:
-    loaded = imaging.load_image(upload, "s3://in/photo", limits)
+    loaded = loading.load_image(upload, "s3://in/photo", limits)
     return build_payload(loaded, upload, mask, plan, "s3://in/photo", limits)
 
 

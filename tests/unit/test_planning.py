@@ -6,10 +6,18 @@ import math
 
 import pytest
 
-from image_cleanup.planning import Box, HdStrategy, Plan, PlanLimits, crop_box, fit_scale, plan_request
+from image_cleanup.imaging.hd_strategy import (
+    Box,
+    HdStrategy,
+    Plan,
+    crop_box,
+    fit_scale,
+    plan_request,
+)
 
-LIMITS = PlanLimits()  # 16 MP, 128 px margin, whole image once the crop covers half of it
-MAX_PIXELS = LIMITS.api_max_pixels
+# 16 MP, 128 px margin (the defaults); the whole image once the crop covers half of it
+LIMITS = {"max_pixels": 16_000_000, "margin": 128}
+MAX_PIXELS = LIMITS["max_pixels"]
 TWELVE_MP = (4000, 3000)
 TWENTY_FOUR_MP = (6000, 4000)
 
@@ -108,7 +116,7 @@ def test_plan_sent_size_floors_the_scaled_box(scale: float, expected: tuple[int,
 def test_auto_crops_a_small_mask_on_a_12_mp_image_at_full_scale() -> None:
     # Given a 100x100 mask box in the middle of a 12 MP photo
     # When the auto plan is made
-    plan = plan_request(HdStrategy.AUTO, TWELVE_MP, (1000, 1000, 1100, 1100), LIMITS)
+    plan = plan_request(HdStrategy.AUTO, TWELVE_MP, (1000, 1000, 1100, 1100), **LIMITS)
 
     # Then only the region around the mask is sent, at full resolution
     assert plan == Plan(HdStrategy.AUTO, (872, 872, 1228, 1228), 1.0, False)
@@ -117,7 +125,7 @@ def test_auto_crops_a_small_mask_on_a_12_mp_image_at_full_scale() -> None:
 def test_auto_sends_the_whole_image_when_the_mask_covers_most_of_it() -> None:
     # Given a mask box over most of a 12 MP photo (within the provider's limit)
     # When the auto plan is made
-    plan = plan_request(HdStrategy.AUTO, TWELVE_MP, (200, 200, 3800, 2800), LIMITS)
+    plan = plan_request(HdStrategy.AUTO, TWELVE_MP, (200, 200, 3800, 2800), **LIMITS)
 
     # Then the whole image is sent at full scale (its own bytes can travel untouched)
     assert plan == Plan(HdStrategy.AUTO, (0, 0, 4000, 3000), 1.0, True)
@@ -129,10 +137,10 @@ def test_auto_sends_the_whole_image_when_the_mask_covers_most_of_it() -> None:
 )
 def test_auto_switches_to_the_whole_image_at_half_its_area(mask_right: int, whole: bool) -> None:
     # Given a 1000x1000 photo, no margin, and a crop of exactly half (or one column less)
-    limits = PlanLimits(crop_margin_px=0)
+    limits = {**LIMITS, "margin": 0}
 
     # When the auto plan is made
-    plan = plan_request(HdStrategy.AUTO, (1000, 1000), (0, 0, mask_right, 1000), limits)
+    plan = plan_request(HdStrategy.AUTO, (1000, 1000), (0, 0, mask_right, 1000), **limits)
 
     # Then half the area is enough to send the whole image; less is a crop
     assert plan is not None
@@ -143,7 +151,7 @@ def test_auto_switches_to_the_whole_image_at_half_its_area(mask_right: int, whol
 def test_auto_crops_a_small_mask_on_a_24_mp_image_at_full_resolution() -> None:
     # Given a small mask box on a 24 MP photo (over the provider's 16 MP)
     # When the auto plan is made
-    plan = plan_request(HdStrategy.AUTO, TWENTY_FOUR_MP, (3000, 2000, 3100, 2100), LIMITS)
+    plan = plan_request(HdStrategy.AUTO, TWENTY_FOUR_MP, (3000, 2000, 3100, 2100), **LIMITS)
 
     # Then the crop around the mask is sent without downscaling
     assert plan is not None
@@ -154,7 +162,7 @@ def test_auto_crops_a_small_mask_on_a_24_mp_image_at_full_resolution() -> None:
 def test_auto_downscales_the_whole_24_mp_image_when_the_mask_spans_its_corners() -> None:
     # Given a mask touching opposite corners of a 24 MP photo (its box is the whole image)
     # When the auto plan is made
-    plan = plan_request(HdStrategy.AUTO, TWENTY_FOUR_MP, (0, 0, 6000, 4000), LIMITS)
+    plan = plan_request(HdStrategy.AUTO, TWENTY_FOUR_MP, (0, 0, 6000, 4000), **LIMITS)
 
     # Then the whole image is sent, downscaled to fit 16 MP
     assert plan is not None
@@ -166,7 +174,7 @@ def test_auto_downscales_the_whole_24_mp_image_when_the_mask_spans_its_corners()
 def test_auto_downscales_a_crop_that_is_itself_over_the_limit() -> None:
     # Given a mask box over most, but not all, of a 24 MP photo
     # When the auto plan is made
-    plan = plan_request(HdStrategy.AUTO, TWENTY_FOUR_MP, (0, 0, 5000, 4000), LIMITS)
+    plan = plan_request(HdStrategy.AUTO, TWENTY_FOUR_MP, (0, 0, 5000, 4000), **LIMITS)
 
     # Then the (20.5 MP) crop is sent, downscaled to fit
     assert plan is not None
@@ -181,7 +189,7 @@ def test_auto_downscales_a_crop_that_is_itself_over_the_limit() -> None:
 def test_crop_keeps_a_crop_even_when_it_covers_most_of_a_small_image() -> None:
     # Given a large mask box on a 1000x800 photo (auto would send the whole image)
     # When the crop plan is made
-    plan = plan_request(HdStrategy.CROP, (1000, 800), (300, 200, 900, 700), LIMITS)
+    plan = plan_request(HdStrategy.CROP, (1000, 800), (300, 200, 900, 700), **LIMITS)
 
     # Then the region around the mask is sent, not the whole image
     assert plan == Plan(HdStrategy.CROP, (172, 72, 1000, 800), 1.0, False)
@@ -190,7 +198,7 @@ def test_crop_keeps_a_crop_even_when_it_covers_most_of_a_small_image() -> None:
 def test_crop_is_whole_only_when_the_box_is_the_image() -> None:
     # Given a mask box whose margin reaches every edge of the photo
     # When the crop plan is made
-    plan = plan_request(HdStrategy.CROP, (1000, 800), (100, 100, 900, 700), LIMITS)
+    plan = plan_request(HdStrategy.CROP, (1000, 800), (100, 100, 900, 700), **LIMITS)
 
     # Then the box is the image, and the plan says so
     assert plan == Plan(HdStrategy.CROP, (0, 0, 1000, 800), 1.0, True)
@@ -199,7 +207,7 @@ def test_crop_is_whole_only_when_the_box_is_the_image() -> None:
 def test_crop_over_the_limit_is_downscaled() -> None:
     # Given a mask box on a 24 MP photo whose crop is over 16 MP
     # When the crop plan is made
-    plan = plan_request(HdStrategy.CROP, TWENTY_FOUR_MP, (200, 200, 5800, 3800), LIMITS)
+    plan = plan_request(HdStrategy.CROP, TWENTY_FOUR_MP, (200, 200, 5800, 3800), **LIMITS)
 
     # Then the crop is sent, downscaled to fit
     assert plan is not None
@@ -214,7 +222,7 @@ def test_crop_over_the_limit_is_downscaled() -> None:
 def test_resize_within_the_limit_sends_the_whole_image_at_full_scale() -> None:
     # Given a small mask on a 12 MP photo
     # When the resize plan is made
-    plan = plan_request(HdStrategy.RESIZE, TWELVE_MP, (10, 10, 20, 20), LIMITS)
+    plan = plan_request(HdStrategy.RESIZE, TWELVE_MP, (10, 10, 20, 20), **LIMITS)
 
     # Then the whole image is sent as it is (the mask's position does not matter)
     assert plan == Plan(HdStrategy.RESIZE, (0, 0, 4000, 3000), 1.0, True)
@@ -223,7 +231,7 @@ def test_resize_within_the_limit_sends_the_whole_image_at_full_scale() -> None:
 def test_resize_over_the_limit_sends_the_whole_image_downscaled() -> None:
     # Given a small mask on a 24 MP photo
     # When the resize plan is made
-    plan = plan_request(HdStrategy.RESIZE, TWENTY_FOUR_MP, (10, 10, 20, 20), LIMITS)
+    plan = plan_request(HdStrategy.RESIZE, TWENTY_FOUR_MP, (10, 10, 20, 20), **LIMITS)
 
     # Then the whole image is sent, downscaled to fit
     assert plan is not None
@@ -236,7 +244,7 @@ def test_resize_over_the_limit_sends_the_whole_image_downscaled() -> None:
 def test_original_within_the_limit_sends_the_whole_image(size: tuple[int, int]) -> None:
     # Given a photo at or under 16 MP
     # When the original plan is made
-    plan = plan_request(HdStrategy.ORIGINAL, size, (10, 10, 20, 20), LIMITS)
+    plan = plan_request(HdStrategy.ORIGINAL, size, (10, 10, 20, 20), **LIMITS)
 
     # Then the whole image is sent at full scale
     whole: Box = (0, 0, *size)
@@ -246,7 +254,7 @@ def test_original_within_the_limit_sends_the_whole_image(size: tuple[int, int]) 
 def test_original_over_the_limit_has_no_plan() -> None:
     # Given a photo one row over 16 MP
     # When the original plan is made
-    plan = plan_request(HdStrategy.ORIGINAL, (4000, 4001), (10, 10, 20, 20), LIMITS)
+    plan = plan_request(HdStrategy.ORIGINAL, (4000, 4001), (10, 10, 20, 20), **LIMITS)
 
     # Then there is none: the caller reports the image as too large
     assert plan is None
@@ -255,7 +263,7 @@ def test_original_over_the_limit_has_no_plan() -> None:
 def test_resize_of_a_one_pixel_wide_image_fits_the_limit() -> None:
     # Given a 1 px wide photo of 20 MP
     # When the resize plan is made
-    plan = plan_request(HdStrategy.RESIZE, (1, 20_000_000), (0, 0, 1, 10), LIMITS)
+    plan = plan_request(HdStrategy.RESIZE, (1, 20_000_000), (0, 0, 1, 10), **LIMITS)
 
     # Then what is sent is within 16 MP
     assert plan is not None

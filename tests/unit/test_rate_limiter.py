@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from image_cleanup.aws.sqs_visibility import queue_url_from_arn
 from image_cleanup.errors import ErrorCode, TransientError
-from image_cleanup.queue_visibility import queue_url_from_arn
-from image_cleanup.rate_limiter import SAFETY_FACTOR, SCHEDULE_ID, DynamoDbSlotScheduler
+from image_cleanup.provider.rate_limiter import SAFETY_FACTOR, SCHEDULE_ID, DynamoDbSlotScheduler
 
 
 class Clock:

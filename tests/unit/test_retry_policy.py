@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from image_cleanup.errors import ErrorCode
-from image_cleanup.retry_policy import (
+from image_cleanup.provider.retry_policy import (
     Verdict,
     backoff_delay,
     classify_status,

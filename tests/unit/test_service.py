@@ -13,16 +13,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from image_cleanup.cleanup_api import CleanupAnswer, CleanupRequest
+from image_cleanup.aws.staged_answers import S3StagedAnswers
 from image_cleanup.deadline import Deadline
 from image_cleanup.errors import ErrorCode, PermanentError, TransientError
-from image_cleanup.event_sources import ObjectRef
-from image_cleanup.guards import Work
-from image_cleanup.pairing import ListedObject
-from image_cleanup.publisher import FAILED, SUCCEEDED
-from image_cleanup.service import CleanupService
+from image_cleanup.outcome import FAILED, SUCCEEDED
+from image_cleanup.pipeline import Pipeline
+from image_cleanup.ports import STAGING_PREFIX, CleanupAnswer, CleanupRequest, ListedObject, ObjectRef, Work
 from image_cleanup.settings import Settings
-from image_cleanup.staged_answers import STAGING_PREFIX, S3StagedAnswers
 from tests.images import encode
 
 INPUT = "image-cleanup-input-123456789012"
@@ -152,8 +149,8 @@ class Harness:
         self.settings = settings
         self.guard = guard
 
-    def service(self) -> CleanupService:
-        return CleanupService(self.settings, self.storage, self.cleaner, self.publisher, self.guard)
+    def service(self) -> Pipeline:
+        return Pipeline(self.settings, self.storage, self.cleaner, self.publisher, self.guard)
 
     def upload(self, key: str, body: bytes) -> ObjectRef:
         self.storage.put(INPUT, key, body)
@@ -523,7 +520,7 @@ def test_a_redelivery_after_a_failed_result_write_reuses_the_paid_answer() -> No
     storage = FailingResultWrites()
     cleaner = FakeCleaner()
     answers = S3StagedAnswers(storage, RESULTS)
-    service = CleanupService(SETTINGS, storage, cleaner, RecordingPublisher(), answers=answers)
+    service = Pipeline(SETTINGS, storage, cleaner, RecordingPublisher(), answers=answers)
     storage.put(INPUT, "photos/cat.png", encode(photo()))
     storage.put(INPUT, "photos/cat_mask.png", encode(mask()))
     with pytest.raises(TransientError):
@@ -543,7 +540,7 @@ def test_a_permanent_failure_after_the_paid_call_discards_the_kept_answer() -> N
     storage = MemoryStorage()
     cleaner = FakeCleaner()
     cleaner.clean = lambda request, deadline: CleanupAnswer(b"not an image", "png", 1, 0.0)  # type: ignore[method-assign]
-    service = CleanupService(
+    service = Pipeline(
         SETTINGS, storage, cleaner, RecordingPublisher(), answers=S3StagedAnswers(storage, RESULTS)
     )
     storage.put(INPUT, "photos/cat.png", encode(photo()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from image_cleanup.planning import HdStrategy
+from image_cleanup.imaging.hd_strategy import HdStrategy
 from image_cleanup.settings import Settings, SettingsError
 
 REQUIRED = {

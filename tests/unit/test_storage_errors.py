@@ -9,8 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from image_cleanup.aws.s3_storage import S3Storage
 from image_cleanup.errors import ErrorCode, PermanentError, TransientError
-from image_cleanup.storage import S3Storage
 
 BUCKET = "results"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
@@ -17,25 +16,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventBridgeNotificationEvent
 
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """One created object, as the event tells it.
-
-    ``key`` is URL-decoded. ``alternatives`` are other readings of the same key, tried in order when
-    ``key`` is not listed: EventBridge's documentation leaves the encoding of its keys open (S3
-    notifications encode them; a raw key with a literal ``+`` or ``%`` decodes to another key).
-    """
-
-    bucket: str
-    key: str
-    etag: str | None = None
-    size: int | None = None
-    alternatives: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def candidate_keys(self) -> tuple[str, ...]:
-        return (self.key, *self.alternatives)
+from .ports import ObjectRef
 
 
 class EventKind(StrEnum):

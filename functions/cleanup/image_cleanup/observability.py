@@ -1,9 +1,13 @@
-"""Logger, Metrics and Tracer, created once for the whole function (one JSON log stream, one EMF blob)."""
+"""Logger, Metrics and Tracer, created once for the whole function (one JSON log stream, one EMF blob);
+the names of every metric it emits, defined once; and the timer of a pair's stages."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -17,6 +21,43 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ImageCleanup"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
+
+
+class Metric(StrEnum):
+    """Every metric the function emits (namespace ``NAMESPACE``, dimension ``service``). The template's
+    alarms and dashboard may name only these (tests/infra checks)."""
+
+    # pairs and objects
+    PAIRS_PROCESSED = "PairsProcessed"
+    PAIRS_FAILED = "PairsFailed"
+    PAIRS_WAITING = "PairsWaiting"
+    PAIRS_RETRIED = "PairsRetried"
+    PAIRS_DEFERRED = "PairsDeferred"
+    PAIRS_DEDUPLICATED = "PairsDeduplicated"
+    PAIRS_EMPTY_MASK = "PairsEmptyMask"
+    OBJECTS_IGNORED = "ObjectsIgnored"
+    OBJECTS_GONE = "ObjectsGone"
+    TRANSIENT_FAILURES = "TransientFailures"  # with an "error" dimension: one series per error code
+    # the provider
+    API_CALLS = "ApiCalls"
+    API_LATENCY = "ApiLatency"
+    API_ERRORS_TRANSIENT = "ApiErrorsTransient"
+    API_ERRORS_PERMANENT = "ApiErrorsPermanent"
+    API_ERRORS_AUTH = "ApiErrorsAuth"
+    API_RETRIES = "ApiRetries"
+    API_BYTES_SENT = "ApiBytesSent"
+    API_KEY_REJECTED = "ApiKeyRejected"
+    # the shared request budget and the queue
+    RATE_LIMITER_WAITS = "RateLimiterWaits"
+    RATE_LIMITER_DEFERRED = "RateLimiterDeferred"
+    RATE_LIMITER_TICKETS_USED = "RateLimiterTicketsUsed"
+    RATE_LIMITER_CONFLICTS = "RateLimiterConflicts"
+    RECORDS_DEFERRED = "RecordsDeferred"
+    # results, reports, events
+    ANSWERS_REUSED = "AnswersReused"
+    ANSWERS_NOT_STAGED = "AnswersNotStaged"
+    REPORTS_NOT_STORED = "ReportsNotStored"
+    EVENTS_FAILED = "EventsFailed"
 
 
 class _UntracedTracer:
@@ -43,27 +84,53 @@ def _tracing_disabled() -> bool:
 tracer: Tracer = cast(Tracer, _UntracedTracer()) if _tracing_disabled() else Tracer(service=SERVICE)
 
 
-def count(name: str, value: float = 1) -> None:
+def count(metric: Metric, value: float = 1) -> None:
     """Add to a Count metric of this invocation's EMF blob."""
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
 
 
-def milliseconds(name: str, value: float) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
+def milliseconds(metric: Metric, value: float) -> None:
+    metrics.add_metric(name=metric.value, unit=MetricUnit.Milliseconds, value=value)
 
 
-def byte_count(name: str, value: float) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Bytes, value=value)
+def byte_count(metric: Metric, value: float) -> None:
+    metrics.add_metric(name=metric.value, unit=MetricUnit.Bytes, value=value)
 
 
-def count_by_error(name: str, error_code: str) -> None:
+def count_by_error(metric: Metric, error_code: str) -> None:
     """A Count metric with an ``error`` dimension besides ``service`` (its own EMF blob), so each
     failure code has its own series and alarms."""
     with single_metric(
-        name=name,
+        name=metric.value,
         unit=MetricUnit.Count,
         value=1,
         namespace=NAMESPACE,
         default_dimensions={"service": SERVICE},
-    ) as metric:
-        metric.add_dimension(name="error", value=error_code)
+    ) as single:
+        single.add_dimension(name="error", value=error_code)
+
+
+class StageTimer:
+    """Milliseconds spent in each stage of one pair, for its summary (``timings_ms``)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self._seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        mark = time.monotonic()
+        try:
+            yield
+        finally:
+            self._seconds[name] = self._seconds.get(name, 0.0) + time.monotonic() - mark
+
+    def record(self, name: str, seconds: float) -> None:
+        """A stage timed elsewhere (the provider's own time, from the client)."""
+        self._seconds[name] = seconds
+
+    def timings_ms(self) -> dict[str, float]:
+        return {name: round(seconds * 1000, 1) for name, seconds in self._seconds.items()}
+
+    def total_ms(self) -> float:
+        return round((time.monotonic() - self.started) * 1000, 1)

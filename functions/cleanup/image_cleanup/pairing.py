@@ -12,15 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .naming import ParsedKey, Role, parse_key
-
-
-@dataclass(frozen=True)
-class ListedObject:
-    """One object as S3 lists it: enough to pair, to check limits before download and to pin a version."""
-
-    key: str
-    etag: str
-    size: int
+from .ports import ListedObject
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlparse
 
-from .planning import HdStrategy
+from .imaging.hd_strategy import HdStrategy
 
 OutputFormat = Literal["png", "webp", "jpeg"]
 

@@ -1,18 +1,15 @@
-"""The provider's API key, read from Secrets Manager through Powertools Parameters (cached)."""
+"""Secrets Manager adapter (``ports.KeyProvider``): the provider's API key, read through Powertools
+Parameters (cached for ``SECRET_MAX_AGE_SECONDS``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
-from .errors import ErrorCode, TransientError
-from .observability import tracer
-
-
-class KeyProvider(Protocol):
-    def get(self, *, refresh: bool = False) -> str: ...
+from ..errors import ErrorCode, TransientError
+from ..observability import tracer
 
 
 class SecretsManagerKeyProvider:

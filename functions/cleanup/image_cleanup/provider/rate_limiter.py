@@ -17,12 +17,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import Deferred, ErrorCode, TransientError
-from .observability import count, logger, tracer
+from ..errors import Deferred, ErrorCode, TransientError
+from ..observability import Metric, count, logger, tracer
 
 SCHEDULE_ID = "rate-limiter#cleanup-api"
 # Slots are spaced 3 % wider than the quota: a request reaches the provider a little after its slot
@@ -36,17 +36,6 @@ class Slot:
     """When this caller may send: ``wait`` seconds from now (0 = now)."""
 
     wait: float
-
-
-class Limiter(Protocol):
-    def acquire(self, pair_id: str, max_wait: float) -> None: ...
-
-
-class NoLimit:
-    """API_REQUESTS_PER_MINUTE = 0 or no STATE_TABLE."""
-
-    def acquire(self, pair_id: str, max_wait: float) -> None:
-        return None
 
 
 class DynamoDbSlotScheduler:
@@ -83,7 +72,7 @@ class DynamoDbSlotScheduler:
                 ErrorCode.STORAGE_UNAVAILABLE, f"the rate limiter in table {self._table} failed"
             ) from exc
         if wait > max_wait:
-            count("RateLimiterDeferred")
+            count(Metric.RATE_LIMITER_DEFERRED)
             logger.info("no send slot soon enough; back to the queue until it", extra={"wait_seconds": wait})
             raise Deferred(
                 ErrorCode.API_RATE_LIMITED,
@@ -91,10 +80,10 @@ class DynamoDbSlotScheduler:
                 retry_after=wait,
             )
         if ticket_ms is not None:
-            count("RateLimiterTicketsUsed")
+            count(Metric.RATE_LIMITER_TICKETS_USED)
             self._drop_ticket(pair_id)
         if wait > 0:
-            count("RateLimiterWaits")
+            count(Metric.RATE_LIMITER_WAITS)
             self._sleep(wait)
 
     def _book(self) -> int:
@@ -120,7 +109,7 @@ class DynamoDbSlotScheduler:
                 )
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    count("RateLimiterConflicts")
+                    count(Metric.RATE_LIMITER_CONFLICTS)
                     continue  # another execution took that slot: read the schedule again
                 raise
             return slot

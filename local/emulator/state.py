@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from local.emulator_models import EmulatorStats, Fault, RecordedCall
+from local.emulator.models import EmulatorStats, Fault, RecordedCall
 
 QUOTA_WINDOW_SECONDS: Final = 60.0
 

@@ -1,7 +1,8 @@
-"""Image handling with Pillow: load and validate, normalise the mask, build payloads, compose, encode.
+"""Stage "load": bytes in, validated pixels out. The photo (upright, RGB or RGBA, 8 bits, its ICC
+profile and EXIF kept), the mask (binary L at the photo's size), and the provider's answer.
 
-Pure functions over bytes and PIL images; no AWS, no HTTP. Decisions are made by content, never by
-the key's extension.
+Pure Pillow work over bytes; no AWS, no HTTP. Decisions are made by content, never by the key's
+extension. Decompression bombs and images over the limits are refused from the header.
 """
 
 from __future__ import annotations
@@ -11,38 +12,16 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
-from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from . import memory_budget
-from .errors import ErrorCode, PermanentError
-from .planning import Box
+from ..errors import ErrorCode, PermanentError
+from .limits import Limits, check_memory
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
-CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 MASK_THRESHOLD = 127  # mask values above this are removed: white (or opaque) = remove
-JPEG_QUALITY = 92
-WEBP_QUALITY = 90
-# zlib level for PNG results. Level 1 encodes a 12 MP photo about 5x faster than level 6 for files about
-# 15 % larger (measured: 0.8 s / 14.9 MB against 4.2 s / 12.9 MB); PNG_COMPRESS_LEVEL changes it.
-OUTPUT_PNG_COMPRESS_LEVEL = 1
-PAYLOAD_PNG_COMPRESS_LEVEL = 1  # payloads are transient: fast compression beats a few % of bytes
-PAYLOAD_JPEG_QUALITY = 95  # fallback when a PNG payload is over the byte limit (see encode_payload)
 _ORIENTATION = 0x0112
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What we accept, and what the provider accepts (16 megapixels and 30 MB per image)."""
-
-    max_object_bytes: int = 200 * 1024 * 1024
-    max_image_pixels: int = 100_000_000
-    api_max_pixels: int = 16_000_000
-    api_max_bytes: int = 30 * 1024 * 1024
-    # The function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): images that would not fit are refused.
-    memory_mb: int | None = None
 
 
 # Decompression bombs: Pillow warns above MAX_IMAGE_PIXELS (turned into an error in _open) and refuses
@@ -67,17 +46,6 @@ class LoadedImage:
     frames: int
 
 
-def check_object_size(name: str, size: int, limits: Limits) -> None:
-    """Refuse before download: zero-byte objects and objects over the size limit."""
-    if size == 0:
-        raise PermanentError(ErrorCode.EMPTY_OBJECT, f"{name} is empty (0 bytes)")
-    if size > limits.max_object_bytes:
-        raise PermanentError(
-            ErrorCode.OBJECT_TOO_LARGE,
-            f"{name} is {size} bytes, over the limit of {limits.max_object_bytes} bytes",
-        )
-
-
 @contextmanager
 def _bombs_are_errors() -> Iterator[None]:
     """Pillow only warns between MAX_IMAGE_PIXELS and twice that; here a warning is a refusal."""
@@ -86,7 +54,9 @@ def _bombs_are_errors() -> Iterator[None]:
         yield
 
 
-def _open(data: bytes, name: str, max_pixels: int, memory: _Memory | None = None) -> Image.Image:
+def _open(data: bytes, name: str, max_pixels: int, memory: tuple[int, int] | None = None) -> Image.Image:
+    """Open and decode, refusing from the header what is over ``max_pixels`` or, with ``memory``
+    (the function's MB, the bytes uploaded), what would not fit the function's memory."""
     if not data:
         raise PermanentError(ErrorCode.EMPTY_OBJECT, f"{name} is empty (0 bytes)")
     try:
@@ -104,7 +74,8 @@ def _open(data: bytes, name: str, max_pixels: int, memory: _Memory | None = None
                     f"{name} is {width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
                 )
             if memory is not None:
-                memory.check(name, width, height)
+                memory_mb, upload_bytes = memory
+                check_memory(name, width, height, upload_bytes, memory_mb)
             image.load()
     except UnidentifiedImageError:
         raise PermanentError(
@@ -124,7 +95,7 @@ def _open(data: bytes, name: str, max_pixels: int, memory: _Memory | None = None
     return image
 
 
-def _same_aspect(size: tuple[int, int], other: tuple[int, int]) -> bool:
+def same_aspect(size: tuple[int, int], other: tuple[int, int]) -> bool:
     """Whether two sizes have the same aspect ratio, allowing the one pixel that rounding can cost."""
     (aw, ah), (bw, bh) = size, other
     return abs(aw * bh - ah * bw) <= max(aw, bw, ah, bh)
@@ -177,24 +148,6 @@ def _png_bit_depth(data: bytes) -> int:
     return data[24] if len(data) > 24 else 0
 
 
-@dataclass(frozen=True)
-class _Memory:
-    """The function's memory and the bytes the pair uploaded: enough to tell whether it fits."""
-
-    memory_mb: int
-    upload_bytes: int
-
-    def check(self, name: str, width: int, height: int) -> None:
-        pixels = width * height
-        if not memory_budget.fits(pixels, self.upload_bytes, self.memory_mb):
-            needed = memory_budget.memory_to_configure(pixels, self.upload_bytes)
-            raise PermanentError(
-                ErrorCode.IMAGE_TOO_LARGE,
-                f"{name} is {width}x{height} = {pixels} pixels; cleaning it needs a function with about "
-                f"{needed} MB of memory, and this one has {self.memory_mb} MB (raise FunctionMemorySize)",
-            )
-
-
 def load_image(data: bytes, name: str, limits: Limits, upload_bytes: int | None = None) -> LoadedImage:
     """Decode and validate the photo; apply its EXIF orientation; return it as RGB or RGBA.
 
@@ -204,7 +157,7 @@ def load_image(data: bytes, name: str, limits: Limits, upload_bytes: int | None 
     """
     memory = None
     if limits.memory_mb is not None:
-        memory = _Memory(limits.memory_mb, len(data) if upload_bytes is None else upload_bytes)
+        memory = (limits.memory_mb, len(data) if upload_bytes is None else upload_bytes)
     opened = _open(data, name, limits.max_image_pixels, memory)
     source_format = opened.format or ""
     frames = int(getattr(opened, "n_frames", 1))
@@ -248,7 +201,7 @@ def load_mask(
     binary = grey.point(lambda value: 255 if value > MASK_THRESHOLD else 0)
     if binary.size != image_size:
         (mw, mh), (iw, ih) = binary.size, image_size
-        if not _same_aspect(binary.size, image_size):
+        if not same_aspect(binary.size, image_size):
             raise PermanentError(
                 ErrorCode.MASK_SIZE_MISMATCH,
                 f"{name} is {mw}x{mh} but the image is {iw}x{ih}; a mask must have the image's aspect ratio",
@@ -264,7 +217,7 @@ def dilate(mask: Image.Image, pixels: int) -> Image.Image:
         return mask
     width, height = mask.size
     pad = pixels + 1
-    region: Box = (
+    region = (
         max(0, bbox[0] - pad),
         max(0, bbox[1] - pad),
         min(width, bbox[2] + pad),
@@ -281,45 +234,10 @@ def dilate(mask: Image.Image, pixels: int) -> Image.Image:
     return result
 
 
-def encode_payload(
-    image: Image.Image, name: str, limits: Limits, *, lossy_source: bool = False
-) -> tuple[bytes, tuple[int, int]]:
-    """Bytes of what the provider receives (colour only: alpha is put back after the call).
-
-    A region of a JPEG upload is sent as JPEG at quality 95: the upload carried no more precision, and
-    only pixels inside the mask are taken from the answer. Otherwise PNG at a fast compression level;
-    if that is over the provider's byte limit, JPEG at quality 95, and if even that is over, a slightly
-    smaller image. Returns the bytes and the size they encode.
-    """
-    rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
-    if not lossy_source:
-        png = _encoded(rgb, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
-        if len(png) <= limits.api_max_bytes:
-            return png, rgb.size
-    for _ in range(6):
-        jpeg = _encoded(rgb, format="JPEG", quality=PAYLOAD_JPEG_QUALITY)
-        if len(jpeg) <= limits.api_max_bytes:
-            return jpeg, rgb.size
-        width, height = rgb.size
-        rgb = rgb.resize((max(1, int(width * 0.85)), max(1, int(height * 0.85))), Image.Resampling.LANCZOS)
-    raise PermanentError(
-        ErrorCode.PAYLOAD_TOO_LARGE,
-        f"{name} does not encode under the provider's limit of {limits.api_max_bytes} bytes",
-    )
-
-
-def encode_mask_payload(mask: Image.Image) -> bytes:
-    return _encoded(mask, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
-
-
-def _encoded(image: Image.Image, **options: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, **options)
-    return buffer.getvalue()
-
-
-def decode_api_image(data: bytes, expected_size: tuple[int, int]) -> Image.Image:
-    """Decode the provider's answer; scale it back if it came in another size of the same aspect ratio."""
+def load_answer(data: bytes, expected_size: tuple[int, int]) -> Image.Image:
+    """Decode the provider's answer for a request of ``expected_size``, as RGB. An answer of another
+    size with the same aspect ratio is accepted (the caller scales it to where it goes); anything else
+    is API_BAD_RESPONSE."""
     try:
         with _bombs_are_errors():
             image = Image.open(io.BytesIO(data))
@@ -346,65 +264,9 @@ def decode_api_image(data: bytes, expected_size: tuple[int, int]) -> Image.Image
         raise PermanentError(
             ErrorCode.API_BAD_RESPONSE, "the API answered with bytes that are not an image"
         ) from None
-    if image.size != expected_size:
-        if not _same_aspect(image.size, expected_size):
-            raise PermanentError(
-                ErrorCode.API_BAD_RESPONSE,
-                f"the API answered with a {aw}x{ah} image for a {ew}x{eh} request",
-            )
-        return image.convert("RGB").resize(expected_size, Image.Resampling.LANCZOS)
+    if image.size != expected_size and not same_aspect(image.size, expected_size):
+        raise PermanentError(
+            ErrorCode.API_BAD_RESPONSE,
+            f"the API answered with a {aw}x{ah} image for a {ew}x{eh} request",
+        )
     return image.convert("RGB")
-
-
-def feathered(mask: Image.Image, feather_px: int) -> Image.Image:
-    """A soft mask: fully 255 inside the mask, falling off over a band of about twice ``feather_px``
-    outside it. Only that band mixes the API's pixels with the original's."""
-    if feather_px <= 0:
-        return mask
-    return ImageChops.lighter(mask, mask.filter(ImageFilter.GaussianBlur(feather_px)))
-
-
-def compose_into(
-    original: Image.Image, cleaned: Image.Image, mask: Image.Image, box: Box, feather_px: int = 0
-) -> None:
-    """Paste the API's pixels into ``original`` (in place) only where the mask says so, within ``box``.
-
-    ``cleaned`` has the box's size. Every pixel outside the mask (outside its feather band, if any)
-    keeps the original's exact value; an RGBA original keeps its alpha channel everywhere.
-    """
-    region = original.crop(box)
-    region_mask = feathered(mask.crop(box), feather_px)
-    colour = Image.composite(cleaned.convert("RGB"), region.convert("RGB"), region_mask)
-    if original.mode == "RGBA":
-        colour.putalpha(region.getchannel("A"))
-    original.paste(colour, box[:2])
-
-
-def encode_output(
-    image: Image.Image,
-    output_format: str,
-    icc_profile: bytes | None = None,
-    exif: bytes | None = None,
-    png_compress_level: int = OUTPUT_PNG_COMPRESS_LEVEL,
-) -> tuple[bytes, str]:
-    """Encode the result, carrying the ICC profile and EXIF (orientation reset); return bytes and type."""
-    extra: dict[str, bytes] = {}
-    if icc_profile:
-        extra["icc_profile"] = icc_profile
-    if exif:
-        extra["exif"] = exif
-    buffer = io.BytesIO()
-    if output_format == "png":
-        image.save(buffer, format="PNG", compress_level=png_compress_level, **extra)
-    elif output_format == "webp":
-        image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4, **extra)
-    elif output_format == "jpeg":
-        flat = image
-        if image.mode == "RGBA":
-            # JPEG has no alpha: flatten on white, the usual background of product shots.
-            flat = Image.new("RGB", image.size, (255, 255, 255))
-            flat.paste(image, mask=image.getchannel("A"))
-        flat.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True, **extra)
-    else:
-        raise ValueError(f"unknown output format {output_format!r}")
-    return buffer.getvalue(), CONTENT_TYPES[output_format]

@@ -10,56 +10,13 @@ any left behind after the dead-letter queue's retention (14 days), so a redrive 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol
 
-from .errors import CleanupError
-from .observability import count, logger
-from .storage import Storage
+from ..errors import CleanupError
+from ..observability import Metric, count, logger
+from ..ports import Keeping, Storage
 
-STAGING_PREFIX = ".cleanup-staging/"
 _CONTENT_TYPE = "application/octet-stream"
-
-
-def staging_key(pair_id: str, request: dict[str, Any]) -> str:
-    """Where the answer to exactly this request for this pair is kept (settings that change the
-    request, such as the strategy or the dilation, change the key)."""
-    fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{STAGING_PREFIX}{pair_id}/{fingerprint}"
-
-
-class Keeping(Protocol):
-    def wait(self) -> bool: ...
-
-
-class StagedAnswers(Protocol):
-    """What the use case needs to keep a paid answer until the result is stored."""
-
-    def find(self, key: str) -> bytes | None: ...
-
-    def keep(self, key: str, answer: bytes) -> Keeping: ...
-
-    def discard(self, key: str) -> None: ...
-
-
-class _Kept:
-    def wait(self) -> bool:
-        return True
-
-
-class NoStaging:
-    """Nothing is kept (tests of the use case that do not exercise redelivery)."""
-
-    def find(self, key: str) -> bytes | None:
-        return None
-
-    def keep(self, key: str, answer: bytes) -> Keeping:
-        return _Kept()
-
-    def discard(self, key: str) -> None:
-        return None
 
 
 class _Pending:
@@ -73,7 +30,7 @@ class _Pending:
         try:
             self._future.result()
         except CleanupError as exc:
-            count("AnswersNotStaged")
+            count(Metric.ANSWERS_NOT_STAGED)
             logger.warning(
                 "the paid answer could not be staged",
                 extra={"error": exc.code.value, "staging_key": self._key},
@@ -94,7 +51,7 @@ class S3StagedAnswers:
         # A failure to look is a TransientError (raised): paying without knowing could pay twice.
         found = self._storage.read_if_exists(self._bucket, key)
         if found is not None:
-            count("AnswersReused")
+            count(Metric.ANSWERS_REUSED)
         return found
 
     def keep(self, key: str, answer: bytes) -> Keeping:

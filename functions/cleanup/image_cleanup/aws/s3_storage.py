@@ -1,16 +1,17 @@
-"""S3 adapter: list the pair's neighbourhood, read the sources, write results and error reports."""
+"""S3 adapter (``ports.Storage``): list the pair's neighbourhood, read the sources, write results and
+error reports, and turn S3's answers into domain errors (only a 404 is "missing"; only a refusal the
+same request will always get is permanent)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ErrorCode, PermanentError, TransientError
-from .observability import tracer
-from .pairing import ListedObject
+from ..errors import ErrorCode, PermanentError, TransientError
+from ..observability import tracer
+from ..ports import ListedObject
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _CHANGED = {"PreconditionFailed", "412"}
@@ -27,24 +28,6 @@ _REFUSED = {
     "InvalidStorageClass",
     "InvalidTag",
 }
-
-
-class Storage(Protocol):
-    """What the service needs from object storage."""
-
-    def list_prefix(self, bucket: str, prefix: str) -> list[ListedObject]: ...
-
-    def read(self, bucket: str, key: str, etag: str) -> bytes: ...
-
-    def write(
-        self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
-    ) -> None: ...
-
-    def metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
-
-    def read_if_exists(self, bucket: str, key: str) -> bytes | None: ...
-
-    def delete(self, bucket: str, key: str) -> None: ...
 
 
 class S3Storage:
@@ -111,10 +94,6 @@ class S3Storage:
             )
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, f"s3://{bucket}/{key}", writing=True) from exc
-
-
-def error_report_body(report: Mapping[str, object]) -> bytes:
-    return json.dumps(report, indent=2, sort_keys=True).encode("utf-8")
 
 
 def _unless_missing(where: str, call: Callable[[], Any]) -> Any:

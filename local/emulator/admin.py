@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import parse_qs
 
-from local.emulator_models import ApiError, coerce_fault
-from local.emulator_service import Reply, json_reply, load_json
-from local.emulator_state import EmulatorState
+from local.emulator.endpoint import Reply, json_reply, load_json
+from local.emulator.models import ApiError, coerce_fault
+from local.emulator.state import EmulatorState
 
 ADMIN_PREFIX: Final = "/_emulator/"
 _OK: Final = {"ok": True}

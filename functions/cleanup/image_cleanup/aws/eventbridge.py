@@ -1,30 +1,17 @@
-"""EventBridge adapter: tell event-driven backends that a result is ready or has failed."""
+"""EventBridge adapter (``ports.Publisher``): tell event-driven backends that a result is ready or
+has failed."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ErrorCode, TransientError
-from .observability import tracer
-
-EVENT_SOURCE = "image.cleanup"
-SUCCEEDED = "Cleanup Succeeded"
-FAILED = "Cleanup Failed"
-
-
-class Publisher(Protocol):
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
-
-
-class NoEvents:
-    """Used when EVENT_BUS_NAME is unset."""
-
-    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        return None
+from ..errors import ErrorCode, TransientError
+from ..observability import tracer
+from ..outcome import EVENT_SOURCE
 
 
 class EventBridgePublisher:

@@ -3,7 +3,7 @@
 Used by the integration tests and the local stack. It binds to loopback only, never logs payloads or
 keys, and can be scripted in-process (`CleanupEmulator`) or over HTTP (`/_emulator/*`).
 
-CLI: ``python -m local.cleanup_emulator --port 8787 --api-key KEY [--requests-per-minute N]``
+CLI: ``python -m local.emulator --port 8787 --api-key KEY [--requests-per-minute N] [--instant]``
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from types import FrameType, TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from local.emulator_admin import GET_ROUTES, POST_ROUTES
-from local.emulator_imaging import Limits
-from local.emulator_models import ApiError, EmulatorStats, Fault, RecordedCall, coerce_fault
-from local.emulator_service import CleanupService, Reply, api_error_reply, error_reply
-from local.emulator_state import EmulatorState, validate_requests_per_minute
+from local.emulator.admin import GET_ROUTES, POST_ROUTES
+from local.emulator.endpoint import CleanupEndpoint, Reply, api_error_reply, error_reply
+from local.emulator.inpainting import ProviderLimits
+from local.emulator.models import ApiError, EmulatorStats, Fault, RecordedCall, coerce_fault
+from local.emulator.state import EmulatorState, validate_requests_per_minute
 
 __all__ = ["CleanupEmulator", "EmulatorStats", "Fault", "RecordedCall", "main"]
 
@@ -114,16 +114,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._read_body(_ADMIN_BODY_LIMIT)
 
     def _cleanup(self) -> None:
-        service = self._emulator_server.service
+        endpoint = self._emulator_server.endpoint
         authorization = self.headers.get("Authorization")
         length = self._content_length()
-        if length is not None and length > service.max_body_bytes:
+        if length is not None and length > endpoint.max_body_bytes:
             self.close_connection = True
-            self._send(service.reject_oversized(length, authorization))
+            self._send(endpoint.reject_oversized(length, authorization))
             return
         # An unframed body is treated as empty, so it fails validation after faults, auth and quota.
-        body = self._read_body(service.max_body_bytes) or b""
-        self._send(service.handle(body, authorization))
+        body = self._read_body(endpoint.max_body_bytes) or b""
+        self._send(endpoint.handle(body, authorization))
 
     def _admin_post(self, path: str) -> None:
         body = self._read_body(_ADMIN_BODY_LIMIT)
@@ -154,12 +154,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _EmulatorServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its service and can cut open connections on stop."""
+    """ThreadingHTTPServer that knows its endpoint and can cut open connections on stop."""
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], service: CleanupService, state: EmulatorState) -> None:
-        self.service = service
+    def __init__(self, address: tuple[str, int], endpoint: CleanupEndpoint, state: EmulatorState) -> None:
+        self.endpoint = endpoint
         self.state = state
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -238,8 +238,10 @@ class CleanupEmulator:
         self._host = _loopback_host(host)
         self._requested_port = port
         self._state = EmulatorState(api_key, validate_requests_per_minute(requests_per_minute))
-        limits = Limits(_positive_int("max_pixels", max_pixels), _positive_int("max_bytes", max_bytes))
-        self._service = CleanupService(self._state, limits, instant=instant)
+        limits = ProviderLimits(
+            _positive_int("max_pixels", max_pixels), _positive_int("max_bytes", max_bytes)
+        )
+        self._endpoint = CleanupEndpoint(self._state, limits, instant=instant)
         self._lifecycle_lock = threading.Lock()
         self._server: _EmulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -249,7 +251,7 @@ class CleanupEmulator:
         with self._lifecycle_lock:
             if self._server is not None:
                 raise RuntimeError("the emulator is already running")
-            server = _EmulatorServer((self._host, self._requested_port), self._service, self._state)
+            server = _EmulatorServer((self._host, self._requested_port), self._endpoint, self._state)
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -323,9 +325,7 @@ class CleanupEmulator:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m local.cleanup_emulator", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m local.emulator", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     parser.add_argument("--port", type=int, default=8787, help="port (0 = any free port)")
     parser.add_argument(

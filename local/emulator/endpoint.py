@@ -10,8 +10,8 @@ from typing import Any, Final
 
 from PIL import Image
 
-from local.emulator_imaging import Limits, decode_image, encode_image, half_size, inpaint
-from local.emulator_models import (
+from local.emulator.inpainting import ProviderLimits, decode_image, encode_image, half_size, inpaint
+from local.emulator.models import (
     IMAGE_TYPES,
     ApiError,
     Fault,
@@ -19,7 +19,7 @@ from local.emulator_models import (
     default_reason,
     format_retry_after,
 )
-from local.emulator_state import EmulatorState
+from local.emulator.state import EmulatorState
 
 # Bodies used by the response-corrupting fault kinds.
 _TRUNCATED_JSON: Final = b'{"image_file": "iVBORw0KGgoAAAANSUhEUgAA'
@@ -65,7 +65,7 @@ def load_json(body: bytes) -> object:
 
 
 @dataclass(frozen=True)
-class CleanupRequest:
+class EmulatedRequest:
     """A structurally valid cleanup request (images not yet decoded)."""
 
     image_file: str
@@ -88,7 +88,7 @@ def _enterprise_plan(extra: dict[str, Any]) -> bool:
     return bool(plan.get("enabled", False))
 
 
-def parse_cleanup_request(payload: object) -> CleanupRequest:
+def parse_cleanup_request(payload: object) -> EmulatedRequest:
     """Check the body's structure and parameters; raises ApiError(400, ...)."""
     if payload is _NOT_JSON or not isinstance(payload, dict):
         raise ApiError(400, "INVALID_REQUEST_BODY", "the body must be a JSON object")
@@ -101,7 +101,7 @@ def parse_cleanup_request(payload: object) -> CleanupRequest:
         raise ApiError(
             400, "INVALID_PARAMETER", f"response_image_type must be one of {', '.join(IMAGE_TYPES)}"
         )
-    return CleanupRequest(payload["image_file"], payload["mask_file"], image_type, _enterprise_plan(extra))
+    return EmulatedRequest(payload["image_file"], payload["mask_file"], image_type, _enterprise_plan(extra))
 
 
 def peek_options(payload: object) -> tuple[str | None, bool]:
@@ -146,10 +146,10 @@ class _Outcome:
     rate_limited: bool = False
 
 
-class CleanupService:
+class CleanupEndpoint:
     """Answers cleanup requests the way the provider does, plus the scripted misbehaviour."""
 
-    def __init__(self, state: EmulatorState, limits: Limits, *, instant: bool = False) -> None:
+    def __init__(self, state: EmulatorState, limits: ProviderLimits, *, instant: bool = False) -> None:
         self._state = state
         self._limits = limits
         # Benchmarks: skip the inpainting, answer with the image itself (still decoded, validated and

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from local.emulator_models import ApiError
+from local.emulator.models import ApiError
 
 # The provider accepts these containers only; Pillow would otherwise also open GIF, BMP, TIFF, ...
 ACCEPTED_FORMATS: Final[tuple[str, ...]] = ("PNG", "JPEG", "WEBP")
@@ -23,7 +23,7 @@ _LOSSY_QUALITY: Final = 90
 
 
 @dataclass(frozen=True)
-class Limits:
+class ProviderLimits:
     """Per-image limits enforced on both the image and the mask."""
 
     max_pixels: int
@@ -42,13 +42,13 @@ def _invalid_image(label: str) -> ApiError:
     return ApiError(400, "INVALID_IMAGE_FORMAT", f"{label} is not a decodable PNG, JPEG or WEBP image")
 
 
-def _too_many_pixels(label: str, limits: Limits) -> ApiError:
+def _too_many_pixels(label: str, limits: ProviderLimits) -> ApiError:
     return ApiError(
         400, "IMAGE_EXCEEDS_MAX_RESOLUTION", f"{label} exceeds the limit of {limits.max_pixels} pixels"
     )
 
 
-def decode_image(data: str, label: str, limits: Limits) -> Image.Image:
+def decode_image(data: str, label: str, limits: ProviderLimits) -> Image.Image:
     """Decode one base64 image field, enforcing format, byte and pixel limits before full decoding."""
     raw = decode_base64(data, label)
     if len(raw) > limits.max_bytes:

@@ -18,8 +18,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
-from .errors import Deferred, ErrorCode
-from .guards import Work
+from ..errors import Deferred, ErrorCode
+from ..ports import Work
 
 
 class _MarkReplayed:

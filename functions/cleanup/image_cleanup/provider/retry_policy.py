@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
-from .errors import ErrorCode
+from ..errors import ErrorCode
 
 
 class Verdict(StrEnum):

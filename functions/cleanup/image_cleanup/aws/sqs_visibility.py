@@ -9,28 +9,17 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .observability import count, logger
+from ..observability import Metric, count, logger
 
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's own maximum, counted from the message's receipt
 # The record was received before this invocation started (up to the mapping's batching window, at most
 # 300 s, earlier) and the invocation has run for up to its timeout (at most 900 s): SQS refuses a
 # visibility that would end more than 12 hours after the receipt, so deferrals stay 20 minutes clear.
 MAX_DEFERRAL_SECONDS = MAX_VISIBILITY_SECONDS - 20 * 60
-
-
-class Deferrer(Protocol):
-    def defer(self, queue_arn: str, receipt_handle: str, seconds: float) -> None: ...
-
-
-class NoDeferral:
-    """Outside SQS (or in tests): the record keeps its visibility timeout."""
-
-    def defer(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
-        return None
 
 
 def queue_url_from_arn(arn: str) -> str:
@@ -66,4 +55,4 @@ class SqsDeferrer:
             # Not fatal: the record still comes back, after the queue's visibility timeout.
             logger.warning("could not shorten the record's wait", extra={"error": type(exc).__name__})
             return
-        count("RecordsDeferred")
+        count(Metric.RECORDS_DEFERRED)

@@ -1,4 +1,5 @@
-"""Composition root: settings and adapters built once per execution environment and reused."""
+"""Composition root: the settings, the adapters and the pipeline, built once per execution environment
+and reused by every invocation it serves."""
 
 from __future__ import annotations
 
@@ -7,25 +8,26 @@ import threading
 import boto3
 from botocore.config import Config
 
-from . import imaging
-from .api_key import SecretsManagerKeyProvider
-from .cleanup_api import CleanupApiClient, new_session
-from .guards import Guard, NoGuard
-from .publisher import EventBridgePublisher, NoEvents, Publisher
-from .queue_visibility import SqsDeferrer
-from .rate_limiter import DynamoDbSlotScheduler, Limiter, NoLimit
-from .service import CleanupService
+from .aws.eventbridge import EventBridgePublisher
+from .aws.s3_storage import S3Storage
+from .aws.secrets import SecretsManagerKeyProvider
+from .aws.sqs_visibility import SqsDeferrer
+from .aws.staged_answers import S3StagedAnswers
+from .imaging.limits import Limits
+from .pipeline import Pipeline
+from .ports import Guard, Limiter, NoEvents, NoGuard, NoLimit, Publisher
+from .provider.client import CleanupApiClient
+from .provider.rate_limiter import DynamoDbSlotScheduler
+from .provider.transport import new_session
 from .settings import Settings
-from .staged_answers import S3StagedAnswers
-from .storage import S3Storage
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=30)
 _lock = threading.Lock()
-_service: CleanupService | None = None
+_pipeline: Pipeline | None = None
 _deferrer: SqsDeferrer | None = None
 
 
-def build_service(settings: Settings) -> CleanupService:
+def build_pipeline(settings: Settings) -> Pipeline:
     """Wire the real adapters for ``settings``. AWS_ENDPOINT_URL, if set, is honoured by boto3 itself."""
     storage = S3Storage(boto3.client("s3", config=_BOTO_CONFIG))
     keys = SecretsManagerKeyProvider(
@@ -53,21 +55,21 @@ def build_service(settings: Settings) -> CleanupService:
     guard: Guard = NoGuard()
     if settings.state_table:
         # Powertools idempotency (and its DynamoDB layer) is imported only when it is configured.
-        from .idempotency_guard import PairOnce  # noqa: PLC0415
+        from .aws.idempotency import PairOnce  # noqa: PLC0415
 
         guard = PairOnce(settings.state_table, settings.idempotency_expiry_seconds)
     answers = S3StagedAnswers(storage, settings.results_bucket)
-    limits = imaging.Limits(memory_mb=settings.memory_mb)
-    return CleanupService(settings, storage, cleaner, publisher, guard, limits=limits, answers=answers)
+    limits = Limits(memory_mb=settings.memory_mb)
+    return Pipeline(settings, storage, cleaner, publisher, guard, limits=limits, answers=answers)
 
 
-def get_service() -> CleanupService:
+def get_pipeline() -> Pipeline:
     """The execution environment's service, built on first use from the validated environment."""
-    global _service
+    global _pipeline
     with _lock:
-        if _service is None:
-            _service = build_service(Settings.from_env())
-        return _service
+        if _pipeline is None:
+            _pipeline = build_pipeline(Settings.from_env())
+        return _pipeline
 
 
 def get_deferrer() -> SqsDeferrer:
@@ -79,10 +81,10 @@ def get_deferrer() -> SqsDeferrer:
         return _deferrer
 
 
-def reset_service() -> None:
+def reset_pipeline() -> None:
     """Forget the cached service (after the environment changed: local stack restarts, tests)."""
-    global _service
+    global _pipeline
     global _deferrer
     with _lock:
-        _service = None
+        _pipeline = None
         _deferrer = None

@@ -1,0 +1,35 @@
+"""Stage "merge": the provider's pixels put back into the photo only inside the mask.
+
+Every pixel outside the mask (outside its feather band, if any) keeps the original's exact value; an
+RGBA original keeps its alpha everywhere.
+"""
+
+from __future__ import annotations
+
+from PIL import Image, ImageChops, ImageFilter
+
+from .hd_strategy import Box
+
+
+def feathered(mask: Image.Image, feather_px: int) -> Image.Image:
+    """A soft mask: fully 255 inside the mask, falling off over a band of about twice ``feather_px``
+    outside it. Only that band mixes the API's pixels with the original's."""
+    if feather_px <= 0:
+        return mask
+    return ImageChops.lighter(mask, mask.filter(ImageFilter.GaussianBlur(feather_px)))
+
+
+def compose_into(
+    original: Image.Image, cleaned: Image.Image, mask: Image.Image, box: Box, feather_px: int = 0
+) -> None:
+    """Paste the API's pixels into ``original`` (in place) only where the mask says so, within ``box``.
+
+    ``cleaned`` has the box's size. Every pixel outside the mask (outside its feather band, if any)
+    keeps the original's exact value; an RGBA original keeps its alpha channel everywhere.
+    """
+    region = original.crop(box)
+    region_mask = feathered(mask.crop(box), feather_px)
+    colour = Image.composite(cleaned.convert("RGB"), region.convert("RGB"), region_mask)
+    if original.mode == "RGBA":
+        colour.putalpha(region.getchannel("A"))
+    original.paste(colour, box[:2])

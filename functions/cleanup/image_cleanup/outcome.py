@@ -1,0 +1,282 @@
+"""What a pair's processing tells the world, typed and built in one place: the outcome of an object,
+the summary of a pair (the log line, the event's detail, the stored idempotency record), the error
+report, the events' names, and the provenance a result carries as S3 user metadata.
+
+Provenance within S3's 2 KB: S3 refuses user metadata over 2 KB, "measured by taking the sum of the
+number of bytes in the UTF-8 encoding of each key and value" (S3 User Guide), with 400
+MetadataTooLarge. Metadata is ASCII, so the source keys are stored percent-encoded (UTF-8, ``/`` kept),
+which can triple their length: a legal 1,024-byte key does not fit. The ETags always fit and are always
+stored whole (they are what the "already done" check compares); a key too long to store whole is
+shortened and marked with a trailing ``*`` (a character percent-encoding never leaves bare). The full
+keys are in the events, the error report and the log line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import quote
+
+Status = Literal["succeeded", "failed", "waiting", "ignored", "gone"]
+
+# Events on the bus (EVENT_BUS_NAME): source and detail types, one event per pair.
+EVENT_SOURCE = "image.cleanup"
+SUCCEEDED = "Cleanup Succeeded"
+FAILED = "Cleanup Failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one object; ``detail`` is what the summary log line and events carry."""
+
+    status: Status
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredAt:
+    """Where a result or report was written."""
+
+    bucket: str
+    key: str
+    content_type: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        found = {"bucket": self.bucket, "key": self.key}
+        if self.content_type is not None:
+            found["content_type"] = self.content_type
+        return found
+
+
+@dataclass(frozen=True)
+class ApiUse:
+    """What the provider was asked for one pair (``called`` False: no call was needed)."""
+
+    called: bool
+    reused_answer: bool = False
+    attempts: int = 0
+    bytes_sent: int = 0
+    strategy: str = ""
+    region: tuple[int, int, int, int] = (0, 0, 0, 0)
+    sent_size: tuple[int, int] = (0, 0)
+    original_bytes: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.called and not self.reused_answer:
+            return {"called": False}
+        return {
+            "called": self.called,
+            "reused_answer": self.reused_answer,
+            "attempts": self.attempts,
+            "bytes_sent": self.bytes_sent,
+            "strategy": self.strategy,
+            "region": list(self.region),
+            "sent_size": list(self.sent_size),
+            "original_bytes": self.original_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """``<stem>.error.json``: why a pair failed for good. Candidates only for ``AMBIGUOUS_PAIR``."""
+
+    bucket: str
+    image: str | None
+    mask: str | None
+    error: str
+    message: str
+    image_etag: str | None = None
+    mask_etag: str | None = None
+    candidates: Mapping[str, list[str]] | None = None
+    failed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"bucket": self.bucket, "image": self.image, "mask": self.mask}
+        if self.image_etag is not None and self.mask_etag is not None:
+            found.update(image_etag=self.image_etag, mask_etag=self.mask_etag)
+        if self.candidates is not None:
+            found["candidates"] = {name: list(keys) for name, keys in self.candidates.items()}
+        found.update(error=self.error, message=self.message, failed_at=self.failed_at)
+        return found
+
+    def body(self) -> bytes:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class PairSummary:
+    """One pair's summary: a cleaned result, a failure (with its report), or an outcome that already
+    existed. ``to_dict`` is the shape of the log line's ``outcome`` and of the event's detail."""
+
+    status: Literal["succeeded", "failed"]
+    bucket: str
+    image: str | None
+    mask: str | None
+    image_etag: str | None = None
+    mask_etag: str | None = None
+    result: StoredAt | None = None
+    width: int | None = None
+    height: int | None = None
+    bytes_out: int | None = None
+    api: ApiUse | None = None
+    timings_ms: Mapping[str, float] | None = None
+    failure: ErrorReport | None = None
+    report: StoredAt | None = None
+    total_ms: float | None = None
+    already_done: bool = False
+    replayed: bool = False
+
+    @classmethod
+    def failed(cls, failure: ErrorReport, report: StoredAt | None, total_ms: float | None) -> PairSummary:
+        return cls(
+            "failed",
+            failure.bucket,
+            failure.image,
+            failure.mask,
+            failure.image_etag,
+            failure.mask_etag,
+            failure=failure,
+            report=report,
+            total_ms=total_ms,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.failure is not None:
+            found: dict[str, Any] = {"status": self.status, **self.failure.to_dict()}
+        else:
+            found = {"status": self.status, "bucket": self.bucket, "image": self.image, "mask": self.mask}
+            found.update(image_etag=self.image_etag, mask_etag=self.mask_etag)
+        if self.already_done:
+            found["already_done"] = True
+        if self.result is not None:
+            found["result"] = self.result.to_dict()
+        for name in ("width", "height", "bytes_out"):
+            if getattr(self, name) is not None:
+                found[name] = getattr(self, name)
+        if self.api is not None:
+            found["api"] = self.api.to_dict()
+        if self.timings_ms is not None:
+            found["timings_ms"] = dict(self.timings_ms)
+        if self.failure is not None or self.report is not None:
+            found["report"] = None if self.report is None else self.report.to_dict()
+        if self.total_ms is not None:
+            found["total_ms"] = self.total_ms
+        if self.replayed:
+            found["replayed"] = True
+        return found
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PairSummary:
+        """A summary as ``to_dict`` wrote it (a replay from the idempotency store, which may hold records
+        of an earlier version for 15 days: every field is optional)."""
+        failure = None
+        if data.get("error") is not None:
+            failure = ErrorReport(
+                bucket=data.get("bucket", ""),
+                image=data.get("image"),
+                mask=data.get("mask"),
+                error=str(data["error"]),
+                message=data.get("message", ""),
+                image_etag=data.get("image_etag"),
+                mask_etag=data.get("mask_etag"),
+                candidates=data.get("candidates"),
+                failed_at=data.get("failed_at", ""),
+            )
+        api = data.get("api")
+        return cls(
+            status="succeeded" if data.get("status") == "succeeded" else "failed",
+            bucket=data.get("bucket", ""),
+            image=data.get("image"),
+            mask=data.get("mask"),
+            image_etag=data.get("image_etag"),
+            mask_etag=data.get("mask_etag"),
+            result=_stored_at(data.get("result")),
+            width=data.get("width"),
+            height=data.get("height"),
+            bytes_out=data.get("bytes_out"),
+            api=None if api is None else _api_use(api),
+            timings_ms=data.get("timings_ms"),
+            failure=failure,
+            report=_stored_at(data.get("report")),
+            total_ms=data.get("total_ms"),
+            already_done=bool(data.get("already_done")),
+            replayed=bool(data.get("replayed")),
+        )
+
+    def replay(self) -> PairSummary:
+        return replace(self, replayed=True)
+
+
+def _stored_at(data: Mapping[str, Any] | None) -> StoredAt | None:
+    return None if data is None else StoredAt(data["bucket"], data["key"], data.get("content_type"))
+
+
+def _api_use(data: Mapping[str, Any]) -> ApiUse:
+    return ApiUse(
+        called=bool(data.get("called")),
+        reused_answer=bool(data.get("reused_answer")),
+        attempts=int(data.get("attempts", 0)),
+        bytes_sent=int(data.get("bytes_sent", 0)),
+        strategy=str(data.get("strategy", "")),
+        region=tuple(data.get("region", (0, 0, 0, 0))),
+        sent_size=tuple(data.get("sent_size", (0, 0))),
+        original_bytes=bool(data.get("original_bytes")),
+    )
+
+
+# ---------------------------------------------------------------------------- provenance
+
+METADATA_PREFIX = "x-amz-meta-"
+# 2 KB read as strictly as it can be: 2,000 bytes, counting each name with its x-amz-meta- prefix.
+METADATA_BUDGET_BYTES = 2000
+SHORTENED_MARK = "*"
+
+SOURCE_IMAGE = "source-image"
+SOURCE_MASK = "source-mask"
+SOURCE_IMAGE_ETAG = "source-image-etag"
+SOURCE_MASK_ETAG = "source-mask-etag"
+
+
+def metadata_bytes(metadata: dict[str, str]) -> int:
+    """Size of ``metadata`` as S3's limit counts it (names with their prefix, UTF-8)."""
+    return sum(
+        len((METADATA_PREFIX + name).encode()) + len(value.encode()) for name, value in metadata.items()
+    )
+
+
+def provenance(image_key: str, mask_key: str, image_etag: str, mask_etag: str) -> dict[str, str]:
+    """The four provenance entries, within ``METADATA_BUDGET_BYTES`` for every legal pair of keys."""
+    etags = {SOURCE_IMAGE_ETAG: image_etag, SOURCE_MASK_ETAG: mask_etag}
+    image, mask = _encoded(image_key), _encoded(mask_key)
+    names = len((METADATA_PREFIX + SOURCE_IMAGE).encode()) + len((METADATA_PREFIX + SOURCE_MASK).encode())
+    room = METADATA_BUDGET_BYTES - metadata_bytes(etags) - names
+    if len(image) + len(mask) > room:
+        # Each key gets half the room; a key shorter than its half leaves the rest to the other.
+        image = shorten(image_key, max(room // 2, room - len(mask)))
+        mask = shorten(mask_key, room - len(image))
+    return {SOURCE_IMAGE: image, SOURCE_MASK: mask, **etags}
+
+
+def shorten(key: str, room: int) -> str:
+    """``key`` percent-encoded in at most ``room`` characters: whole when it fits, else its longest
+    prefix of whole characters (never half a UTF-8 sequence) followed by the mark."""
+    encoded = _encoded(key)
+    if len(encoded) <= room:
+        return encoded
+    kept: list[str] = []
+    size = 0
+    for character in key:
+        piece = _encoded(character)
+        if size + len(piece) > room - len(SHORTENED_MARK):
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + SHORTENED_MARK
+
+
+def _encoded(text: str) -> str:
+    # S3 user metadata is ASCII: UTF-8, percent-encoded, '/' kept as is.
+    return quote(text, safe="/")

@@ -1,0 +1,421 @@
+"""The use case: one created object in, one outcome out. A pair's whole life, top to bottom:
+
+    pair → claim → load → region → call → merge → encode → write → announce
+
+Permanent failures (bad input, a refused request) become an error report and a "failed" event, and the
+record is acknowledged; transient ones propagate as TransientError, so SQS delivers the record again.
+Each stage is one method here and one module behind it; the ports it uses are in ``ports``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from .deadline import Deadline
+from .errors import ErrorCode, PermanentError, TransientError
+from .imaging import encode as encoding
+from .imaging import hd_strategy, load, merge
+from .imaging.limits import Limits, check_object_size
+from .naming import ParsedKey, check_key_length, error_report_key, parse_key, result_key
+from .observability import Metric, StageTimer, count, logger
+from .outcome import (
+    FAILED,
+    SOURCE_IMAGE_ETAG,
+    SOURCE_MASK_ETAG,
+    SUCCEEDED,
+    ApiUse,
+    ErrorReport,
+    Outcome,
+    PairSummary,
+    StoredAt,
+    provenance,
+)
+from .pairing import Ambiguous, Gone, Pair, Resolution, Waiting, resolve_pair
+from .ports import (
+    Cleaner,
+    CleanupAnswer,
+    CleanupRequest,
+    Guard,
+    Keeping,
+    NoGuard,
+    NoStaging,
+    ObjectRef,
+    Publisher,
+    StagedAnswers,
+    Storage,
+    staging_key,
+)
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class _Call:
+    """The provider's answer for a region: paid now (and being kept), or kept by an earlier delivery."""
+
+    answer: CleanupAnswer
+    staging_key: str
+    kept: Keeping | None  # None: the answer was reused, nothing paid
+
+
+class Pipeline:
+    """Cleans image/mask pairs: the stages in order, each with its port."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        cleaner: Cleaner,
+        publisher: Publisher,
+        guard: Guard | None = None,
+        limits: Limits | None = None,
+        answers: StagedAnswers | None = None,
+    ) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._cleaner = cleaner
+        self._publisher = publisher
+        self._guard = guard or NoGuard()
+        self._limits = limits or Limits()
+        self._answers = answers or NoStaging()
+
+    def register_context(self, context: Any) -> None:
+        """Lets the guard expire an in-progress claim when this invocation would have timed out."""
+        self._guard.register_context(context)
+
+    def handle_object(self, ref: ObjectRef, deadline: Deadline) -> Outcome:
+        """Process one created object. Raises TransientError when SQS should deliver it again."""
+        paired = self._pair(ref)
+        if isinstance(paired, Outcome):
+            return paired
+        summary = self._claim(paired, lambda: self._announce(self._clean(paired, deadline)))
+        return self._finish(summary)
+
+    def _clean(self, pair: Pair, deadline: Deadline) -> PairSummary:
+        timer = StageTimer()
+        call: _Call | None = None
+        try:
+            upload, loaded, mask = self._load(pair, timer)
+            region = self._region(pair, upload, loaded, mask, timer)
+            del upload
+            if region is not None:
+                call = self._call(pair, region, deadline, timer)
+                try:
+                    self._merge(loaded, mask, region, call, timer)
+                    encoded = self._encode(loaded, timer)
+                finally:
+                    if call.kept is not None:
+                        call.kept.wait()  # the paid answer is safe before this delivery can end
+            else:
+                encoded = self._encode(loaded, timer)
+            summary = self._write(pair, loaded, encoded, region, call, timer)
+        except PermanentError as exc:
+            summary = self._report(pair, exc, timer)
+        if call is not None:
+            # The outcome is stored: the kept answer has served (a TransientError leaves it in place).
+            self._answers.discard(call.staging_key)
+        return summary
+
+    # -- 1 pair ----------------------------------------------------------------------------------------
+    def _pair(self, ref: ObjectRef) -> Pair | Outcome:
+        """The object's partner by the naming rule; any other outcome ends the object's processing here."""
+        found = self._resolve(ref)
+        if found is None:
+            count(Metric.OBJECTS_IGNORED)
+            logger.info("object ignored: not an image or mask by the naming rule", extra={"key": ref.key})
+            return Outcome("ignored", {"key": ref.key})
+        parsed, resolution = found
+        if isinstance(resolution, Gone):
+            count(Metric.OBJECTS_GONE)
+            logger.info("object no longer exists; nothing to do", extra={"key": ref.key})
+            return Outcome("gone", {"key": ref.key})
+        if isinstance(resolution, Waiting):
+            count(Metric.PAIRS_WAITING)
+            detail = {"key": parsed.key, "role": parsed.role.value, "waiting_for": resolution.missing.value}
+            logger.info("waiting for the partner to arrive", extra=detail)
+            return Outcome("waiting", detail)
+        if isinstance(resolution, Ambiguous):
+            return self._finish(self._announce(self._report_ambiguous(ref.bucket, resolution)))
+        return resolution
+
+    def _resolve(self, ref: ObjectRef) -> tuple[ParsedKey, Resolution] | None:
+        """The pairing decision for the first reading of the key that S3 lists (None: not ours)."""
+        first: tuple[ParsedKey, Resolution] | None = None
+        for key in ref.candidate_keys:
+            parsed = parse_key(key, self._settings.mask_suffix)
+            if parsed is None:
+                continue
+            listing = self._storage.list_prefix(ref.bucket, parsed.pair_prefix)
+            resolution = resolve_pair(ref.bucket, parsed, listing, self._settings.mask_suffix)
+            if not isinstance(resolution, Gone):
+                return parsed, resolution
+            first = first or (parsed, resolution)
+        return first
+
+    # -- 2 claim ---------------------------------------------------------------------------------------
+    def _claim(self, pair: Pair, work: Callable[[], PairSummary]) -> PairSummary:
+        """Run the paid work once per pair identity (bucket, keys, ETags): the guard's record, then, as the
+        guard of last resort (no STATE_TABLE, an expired record), an outcome already in the results bucket."""
+
+        def once(_: dict[str, str]) -> dict[str, Any]:
+            return (self._already_done(pair) or work()).to_dict()
+
+        return PairSummary.from_dict(self._guard.run(pair.identity(), once))
+
+    def _already_done(self, pair: Pair) -> PairSummary | None:
+        bucket = self._settings.results_bucket
+        for status, key in (
+            ("succeeded", result_key(pair.prefix, pair.stem, self._settings.output_format)),
+            ("failed", error_report_key(pair.prefix, pair.stem)),
+        ):
+            found = self._storage.metadata(bucket, key)
+            if (
+                found is not None
+                and found.get(SOURCE_IMAGE_ETAG) == pair.image.etag
+                and found.get(SOURCE_MASK_ETAG) == pair.mask.etag
+            ):
+                stored = StoredAt(bucket, key)
+                return PairSummary(
+                    "succeeded" if status == "succeeded" else "failed",
+                    *_sources(pair),
+                    result=stored if status == "succeeded" else None,
+                    report=None if status == "succeeded" else stored,
+                    already_done=True,
+                )
+        return None
+
+    # -- 3 load ----------------------------------------------------------------------------------------
+    def _load(self, pair: Pair, timer: StageTimer) -> tuple[bytes, load.LoadedImage, Image.Image]:
+        """Both objects read (pinned to the listed ETags) and validated: the photo upright, the mask
+        binary."""
+        image_name, mask_name = _name(pair.bucket, pair.image.key), _name(pair.bucket, pair.mask.key)
+        check_object_size(image_name, pair.image.size, self._limits)
+        check_object_size(mask_name, pair.mask.size, self._limits)
+        with timer.stage("read"):
+            upload = self._storage.read(pair.bucket, pair.image.key, pair.image.etag)
+            mask_bytes = self._storage.read(pair.bucket, pair.mask.key, pair.mask.etag)
+        with timer.stage("decode"):
+            loaded = load.load_image(upload, image_name, self._limits, pair.image.size + pair.mask.size)
+            mask = load.load_mask(
+                mask_bytes, mask_name, loaded.image.size, self._limits, self._settings.mask_dilation_px
+            )
+        return upload, loaded, mask
+
+    # -- 4 region --------------------------------------------------------------------------------------
+    def _region(
+        self, pair: Pair, upload: bytes, loaded: load.LoadedImage, mask: Image.Image, timer: StageTimer
+    ) -> hd_strategy.Region | None:
+        """What is sent (the HD strategy); None when the mask removes nothing (no call at all)."""
+        bbox = mask.getbbox()
+        if bbox is None:
+            count(Metric.PAIRS_EMPTY_MASK)
+            logger.info("mask is empty: nothing to remove, no API call", extra={"mask": pair.mask.key})
+            return None
+        settings = self._settings
+        with timer.stage("encode_payload"):
+            return hd_strategy.region_to_send(
+                loaded,
+                upload,
+                mask,
+                bbox,
+                settings.hd_strategy,
+                settings.hd_crop_margin_px,
+                _name(pair.bucket, pair.image.key),
+                self._limits,
+            )
+
+    # -- 5 call ----------------------------------------------------------------------------------------
+    def _call(self, pair: Pair, region: hd_strategy.Region, deadline: Deadline, timer: StageTimer) -> _Call:
+        """The provider's answer: one kept by an earlier delivery of the same request, or a paid call
+        whose answer is kept (in the background) until the result is stored."""
+        settings = self._settings
+        request = CleanupRequest(
+            pair_id=pair.pair_id,
+            image=region.payload.image,
+            mask=region.payload.mask,
+            response_image_type=settings.output_format,
+            enterprise_plan=settings.enterprise_plan,
+        )
+        staging_key = self._answers_key(pair, region)
+        reused = self._answers.find(staging_key)
+        if reused is not None:
+            answer = CleanupAnswer(reused, settings.output_format, attempts=0, api_seconds=0.0)
+            timer.record("api", 0.0)
+            return _Call(answer, staging_key, kept=None)
+        answer = self._cleaner.clean(request, deadline)
+        timer.record("api", answer.api_seconds)
+        return _Call(answer, staging_key, kept=self._answers.keep(staging_key, answer.image))
+
+    def _answers_key(self, pair: Pair, region: hd_strategy.Region) -> str:
+        """Where the answer to exactly this request is kept: settings that change the request change it."""
+        return staging_key(
+            pair.pair_id,
+            {
+                "box": list(region.plan.box),
+                "sent_size": list(region.payload.sent_size),
+                "response_image_type": self._settings.output_format,
+                "enterprise_plan": self._settings.enterprise_plan,
+                "mask_dilation_px": self._settings.mask_dilation_px,
+            },
+        )
+
+    # -- 6 merge ---------------------------------------------------------------------------------------
+    def _merge(
+        self,
+        loaded: load.LoadedImage,
+        mask: Image.Image,
+        region: hd_strategy.Region,
+        call: _Call,
+        timer: StageTimer,
+    ) -> None:
+        """The answer's pixels put back into the photo, only inside the mask."""
+        with timer.stage("compose"):
+            cleaned = hd_strategy.answer_for_region(call.answer.image, region)
+            merge.compose_into(loaded.image, cleaned, mask, region.plan.box, self._settings.feather_px)
+
+    # -- 7 encode --------------------------------------------------------------------------------------
+    def _encode(self, loaded: load.LoadedImage, timer: StageTimer) -> tuple[bytes, str]:
+        settings = self._settings
+        with timer.stage("write"):
+            return encoding.encode_output(
+                loaded.image,
+                settings.output_format,
+                loaded.icc_profile,
+                loaded.exif,
+                png_compress_level=settings.png_compress_level,
+            )
+
+    # -- 8 write ---------------------------------------------------------------------------------------
+    def _write(
+        self,
+        pair: Pair,
+        loaded: load.LoadedImage,
+        encoded: tuple[bytes, str],
+        region: hd_strategy.Region | None,
+        call: _Call | None,
+        timer: StageTimer,
+    ) -> PairSummary:
+        """The result stored with its provenance; the pair's summary."""
+        body, content_type = encoded
+        bucket = self._settings.results_bucket
+        key = result_key(pair.prefix, pair.stem, self._settings.output_format)
+        with timer.stage("write"):
+            self._storage.write(bucket, key, body, content_type, _provenance(pair))
+        return PairSummary(
+            "succeeded",
+            *_sources(pair),
+            result=StoredAt(bucket, key, content_type),
+            width=loaded.image.width,
+            height=loaded.image.height,
+            bytes_out=len(body),
+            api=_api_use(region, call),
+            timings_ms=timer.timings_ms(),
+            total_ms=timer.total_ms(),
+        )
+
+    def _report(self, pair: Pair, exc: PermanentError, timer: StageTimer) -> PairSummary:
+        """A permanent failure: the error report (with provenance), and the pair's summary."""
+        failure = ErrorReport(
+            pair.bucket,
+            pair.image.key,
+            pair.mask.key,
+            exc.code.value,
+            exc.message,
+            image_etag=pair.image.etag,
+            mask_etag=pair.mask.etag,
+        )
+        stored = self._store_report(error_report_key(pair.prefix, pair.stem), failure, _provenance(pair))
+        return PairSummary.failed(failure, stored, timer.total_ms())
+
+    def _report_ambiguous(self, bucket: str, found: Ambiguous) -> PairSummary:
+        arrival = found.arrival
+        failure = ErrorReport(
+            bucket,
+            found.images[0] if len(found.images) == 1 else None,
+            found.masks[0] if len(found.masks) == 1 else None,
+            ErrorCode.AMBIGUOUS_PAIR.value,
+            f"{len(found.images)} images and {len(found.masks)} masks share the stem "
+            f"{arrival.prefix}{arrival.stem} in s3://{bucket}: "
+            f"{', '.join(found.images + found.masks)}; keep one image and one mask",
+            candidates={"images": list(found.images), "masks": list(found.masks)},
+        )
+        stored = self._store_report(error_report_key(arrival.prefix, arrival.stem), failure, {})
+        return PairSummary.failed(failure, stored, None)
+
+    def _store_report(self, key: str, failure: ErrorReport, metadata: dict[str, str]) -> StoredAt | None:
+        """None when S3 cannot store the report (its key too long, or refused): the failure is then told
+        by the event and the log line alone, never retried for ever."""
+        bucket = self._settings.results_bucket
+        try:
+            check_key_length(key, _name(bucket, key))
+            self._storage.write(bucket, key, failure.body(), "application/json", metadata)
+        except PermanentError as stored:
+            count(Metric.REPORTS_NOT_STORED)
+            logger.error(
+                "the error report could not be stored",
+                extra={"error": stored.code.value, "error_message": stored.message, "key": key},
+            )
+            return None
+        return StoredAt(bucket, key)
+
+    # -- 9 announce ------------------------------------------------------------------------------------
+    def _announce(self, summary: PairSummary) -> PairSummary:
+        """One event per pair, sent inside the claimed work so a duplicate delivery sends none.
+
+        The outcome is already stored when this runs: a PutEvents failure (after the SDK's retries) is
+        logged and counted (EventsFailed), not turned into a retry that would pay for the pair again.
+        """
+        detail_type = SUCCEEDED if summary.status == "succeeded" else FAILED
+        try:
+            self._publisher.publish(detail_type, summary.to_dict())
+        except TransientError as exc:
+            count(Metric.EVENTS_FAILED)
+            logger.error("event not delivered", extra={"error": exc.code.value, "error_message": exc.message})
+        return summary
+
+    def _finish(self, summary: PairSummary) -> Outcome:
+        """The one log line and the outcome metric of a pair."""
+        detail = summary.to_dict()
+        if summary.replayed or summary.already_done:
+            count(Metric.PAIRS_DEDUPLICATED)
+            logger.info(
+                "duplicate delivery: the outcome already exists, nothing paid", extra={"outcome": detail}
+            )
+        elif summary.status == "succeeded":
+            count(Metric.PAIRS_PROCESSED)
+            logger.info("pair cleaned", extra={"outcome": detail})
+        else:
+            count(Metric.PAIRS_FAILED)
+            logger.warning("pair failed", extra={"outcome": detail})
+        return Outcome(summary.status, detail)
+
+
+def _name(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def _sources(pair: Pair) -> tuple[str, str, str, str, str]:
+    return pair.bucket, pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag
+
+
+def _provenance(pair: Pair) -> dict[str, str]:
+    return provenance(pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag)
+
+
+def _api_use(region: hd_strategy.Region | None, call: _Call | None) -> ApiUse:
+    if region is None or call is None:
+        return ApiUse(called=False)
+    payload = region.payload
+    return ApiUse(
+        called=call.kept is not None,
+        reused_answer=call.kept is None,
+        attempts=call.answer.attempts,
+        bytes_sent=len(payload.image) + len(payload.mask),
+        strategy=region.plan.strategy.value,
+        region=region.plan.box,
+        sent_size=payload.sent_size,
+        original_bytes=payload.original_bytes,
+    )

@@ -1,0 +1,209 @@
+"""Every boundary of the use case in one place: what crosses it, what it asks of each adapter, and the
+null objects used when a feature is off.
+
+The pipeline depends on these Protocols only; the adapters in ``aws/`` and ``provider/`` satisfy them,
+and tests hand in fakes. Nothing here imports AWS, HTTP or Pillow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .deadline import Deadline
+
+# ---------------------------------------------------------------------------- what crosses the ports
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One created object, as the event tells it.
+
+    ``key`` is URL-decoded. ``alternatives`` are other readings of the same key, tried in order when
+    ``key`` is not listed: EventBridge's documentation leaves the encoding of its keys open (S3
+    notifications encode them; a raw key with a literal ``+`` or ``%`` decodes to another key).
+    """
+
+    bucket: str
+    key: str
+    etag: str | None = None
+    size: int | None = None
+    alternatives: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def candidate_keys(self) -> tuple[str, ...]:
+        return (self.key, *self.alternatives)
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One object as S3 lists it: enough to pair, to check limits before download and to pin a version."""
+
+    key: str
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class CleanupRequest:
+    """One call to the provider: the region's bytes, its mask's, and the documented options."""
+
+    image: bytes
+    mask: bytes
+    response_image_type: str
+    enterprise_plan: bool
+    pair_id: str = ""  # for the shared rate limiter's booking; never sent
+
+
+@dataclass(frozen=True)
+class CleanupAnswer:
+    """The provider's answer: the cleaned region's bytes, and what it took to get them."""
+
+    image: bytes
+    image_type: str
+    attempts: int
+    api_seconds: float
+
+
+# ---------------------------------------------------------------------------- the ports
+
+
+class Storage(Protocol):
+    """Object storage (S3): list the pair's neighbourhood, read the sources, write results."""
+
+    def list_prefix(self, bucket: str, prefix: str) -> list[ListedObject]: ...
+
+    def read(self, bucket: str, key: str, etag: str) -> bytes: ...
+
+    def write(
+        self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
+    ) -> None: ...
+
+    def metadata(self, bucket: str, key: str) -> dict[str, str] | None: ...
+
+    def read_if_exists(self, bucket: str, key: str) -> bytes | None: ...
+
+    def delete(self, bucket: str, key: str) -> None: ...
+
+
+class Cleaner(Protocol):
+    """The provider: one paid cleanup, retried where that can help (``provider.client``)."""
+
+    def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer: ...
+
+
+class KeyProvider(Protocol):
+    """The provider's API key; ``refresh`` bypasses any cache (after a 401/403)."""
+
+    def get(self, *, refresh: bool = False) -> str: ...
+
+
+class Limiter(Protocol):
+    """The request budget shared by all executions: returns when a call may be sent."""
+
+    def acquire(self, pair_id: str, max_wait: float) -> None: ...
+
+
+class Publisher(Protocol):
+    """Where "succeeded" and "failed" events go (EventBridge)."""
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
+
+
+Work = Callable[[dict[str, str]], dict[str, Any]]
+
+
+class Guard(Protocol):
+    """Runs the paid work for one pair identity once (Powertools idempotency)."""
+
+    def register_context(self, context: Any) -> None: ...
+
+    def run(self, identity: dict[str, str], work: Work) -> dict[str, Any]: ...
+
+
+# Answers are kept under this prefix of the results bucket (the template's lifecycle rule and the
+# role's DeleteObject grant name it too).
+STAGING_PREFIX = ".cleanup-staging/"
+
+
+def staging_key(pair_id: str, request: Mapping[str, Any]) -> str:
+    """Where the answer to exactly this request for this pair is kept (settings that change the
+    request, such as the strategy or the dilation, change the key)."""
+    fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{STAGING_PREFIX}{pair_id}/{fingerprint}"
+
+
+class Keeping(Protocol):
+    def wait(self) -> bool: ...
+
+
+class StagedAnswers(Protocol):
+    """Keeps a paid answer until the result is stored, so no failure after the call pays again."""
+
+    def find(self, key: str) -> bytes | None: ...
+
+    def keep(self, key: str, answer: bytes) -> Keeping: ...
+
+    def discard(self, key: str) -> None: ...
+
+
+class Deferrer(Protocol):
+    """Sends an SQS record back for a chosen time instead of its whole visibility timeout."""
+
+    def defer(self, queue_arn: str, receipt_handle: str, seconds: float) -> None: ...
+
+
+# ---------------------------------------------------------------------------- null objects
+
+
+class NoEvents:
+    """EVENT_BUS_NAME unset: nothing is published."""
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        return None
+
+
+class NoGuard:
+    """STATE_TABLE unset: every delivery does the work (the results bucket's ETag check is then the
+    only guard)."""
+
+    def register_context(self, context: Any) -> None:
+        return None
+
+    def run(self, identity: dict[str, str], work: Work) -> dict[str, Any]:
+        return work(identity)
+
+
+class NoLimit:
+    """API_REQUESTS_PER_MINUTE = 0 or no STATE_TABLE: calls are never paced."""
+
+    def acquire(self, pair_id: str, max_wait: float) -> None:
+        return None
+
+
+class _Kept:
+    def wait(self) -> bool:
+        return True
+
+
+class NoStaging:
+    """Nothing is kept (tests of the use case that do not exercise redelivery)."""
+
+    def find(self, key: str) -> bytes | None:
+        return None
+
+    def keep(self, key: str, answer: bytes) -> Keeping:
+        return _Kept()
+
+    def discard(self, key: str) -> None:
+        return None
+
+
+class NoDeferral:
+    """Outside SQS (or in tests): the record keeps its visibility timeout."""
+
+    def defer(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
+        return None

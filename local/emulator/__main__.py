@@ -1,0 +1,6 @@
+"""Entry point of ``python -m local.emulator``: see `local.emulator.server.main`."""
+
+from local.emulator.server import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
