@@ -37,6 +37,12 @@ def srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
+def undated(profile: bytes) -> bytes:
+    """An ICC profile without its header's creation date and time (bytes 24 to 35), which differ
+    between two profiles made in different seconds."""
+    return profile[:24] + bytes(12) + profile[36:]
+
+
 def png_file(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> bytes:
     """A PNG written by hand, for what Pillow cannot save (16-bit RGB, a bomb's header)."""
 
@@ -138,7 +144,7 @@ def test_cmyk_jpeg_with_a_profile_becomes_rgb_tagged_srgb() -> None:
     assert grey_at(loaded.image, (1, 1)) < 20
     assert loaded.icc_profile is not None
     assert loaded.icc_profile != profile
-    assert loaded.icc_profile == srgb_profile()
+    assert undated(loaded.icc_profile) == undated(srgb_profile())
 
 
 def test_cmyk_jpeg_with_a_broken_profile_falls_back_to_plain_conversion() -> None:

@@ -20,19 +20,15 @@ from .errors import ErrorCode, PermanentError, TransientError
 from .imaging import encode as encoding
 from .imaging import hd_strategy, load, merge
 from .imaging.limits import Limits, check_object_size
-from .naming import ParsedKey, check_key_length, error_report_key, parse_key, result_key
+from .naming import ParsedKey, parse_key
 from .observability import Metric, StageTimer, count, logger
 from .outcome import (
     FAILED,
-    SOURCE_IMAGE_ETAG,
-    SOURCE_MASK_ETAG,
     SUCCEEDED,
     ApiUse,
     ErrorReport,
     Outcome,
     PairSummary,
-    StoredAt,
-    provenance,
 )
 from .pairing import Ambiguous, Gone, Pair, Resolution, Waiting, resolve_pair
 from .ports import (
@@ -49,6 +45,7 @@ from .ports import (
     Storage,
     staging_key,
 )
+from .results import ResultsBucket
 from .settings import Settings
 
 
@@ -81,6 +78,7 @@ class Pipeline:
         self._guard = guard or NoGuard()
         self._limits = limits or Limits()
         self._answers = answers or NoStaging()
+        self._results = ResultsBucket(storage, settings.results_bucket, settings.output_format)
 
     def register_context(self, context: Any) -> None:
         """Lets the guard expire an in-progress claim when this invocation would have timed out."""
@@ -161,31 +159,9 @@ class Pipeline:
         guard of last resort (no STATE_TABLE, an expired record), an outcome already in the results bucket."""
 
         def once(_: dict[str, str]) -> dict[str, Any]:
-            return (self._already_done(pair) or work()).to_dict()
+            return (self._results.already_done(pair) or work()).to_dict()
 
         return PairSummary.from_dict(self._guard.run(pair.identity(), once))
-
-    def _already_done(self, pair: Pair) -> PairSummary | None:
-        bucket = self._settings.results_bucket
-        for status, key in (
-            ("succeeded", result_key(pair.prefix, pair.stem, self._settings.output_format)),
-            ("failed", error_report_key(pair.prefix, pair.stem)),
-        ):
-            found = self._storage.metadata(bucket, key)
-            if (
-                found is not None
-                and found.get(SOURCE_IMAGE_ETAG) == pair.image.etag
-                and found.get(SOURCE_MASK_ETAG) == pair.mask.etag
-            ):
-                stored = StoredAt(bucket, key)
-                return PairSummary(
-                    "succeeded" if status == "succeeded" else "failed",
-                    *_sources(pair),
-                    result=stored if status == "succeeded" else None,
-                    report=None if status == "succeeded" else stored,
-                    already_done=True,
-                )
-        return None
 
     # -- 3 load ----------------------------------------------------------------------------------------
     def _load(self, pair: Pair, timer: StageTimer) -> tuple[bytes, load.LoadedImage, Image.Image]:
@@ -298,16 +274,14 @@ class Pipeline:
         call: _Call | None,
         timer: StageTimer,
     ) -> PairSummary:
-        """The result stored with its provenance; the pair's summary."""
+        """The result stored (with its provenance); the pair's summary."""
         body, content_type = encoded
-        bucket = self._settings.results_bucket
-        key = result_key(pair.prefix, pair.stem, self._settings.output_format)
         with timer.stage("write"):
-            self._storage.write(bucket, key, body, content_type, _provenance(pair))
+            stored = self._results.store_result(pair, body, content_type)
         return PairSummary(
             "succeeded",
             *_sources(pair),
-            result=StoredAt(bucket, key, content_type),
+            result=stored,
             width=loaded.image.width,
             height=loaded.image.height,
             bytes_out=len(body),
@@ -327,8 +301,7 @@ class Pipeline:
             image_etag=pair.image.etag,
             mask_etag=pair.mask.etag,
         )
-        stored = self._store_report(error_report_key(pair.prefix, pair.stem), failure, _provenance(pair))
-        return PairSummary.failed(failure, stored, timer.total_ms())
+        return PairSummary.failed(failure, self._results.store_report(pair, failure), timer.total_ms())
 
     def _report_ambiguous(self, bucket: str, found: Ambiguous) -> PairSummary:
         arrival = found.arrival
@@ -342,24 +315,8 @@ class Pipeline:
             f"{', '.join(found.images + found.masks)}; keep one image and one mask",
             candidates={"images": list(found.images), "masks": list(found.masks)},
         )
-        stored = self._store_report(error_report_key(arrival.prefix, arrival.stem), failure, {})
+        stored = self._results.store_ambiguous_report(arrival.prefix, arrival.stem, failure)
         return PairSummary.failed(failure, stored, None)
-
-    def _store_report(self, key: str, failure: ErrorReport, metadata: dict[str, str]) -> StoredAt | None:
-        """None when S3 cannot store the report (its key too long, or refused): the failure is then told
-        by the event and the log line alone, never retried for ever."""
-        bucket = self._settings.results_bucket
-        try:
-            check_key_length(key, _name(bucket, key))
-            self._storage.write(bucket, key, failure.body(), "application/json", metadata)
-        except PermanentError as stored:
-            count(Metric.REPORTS_NOT_STORED)
-            logger.error(
-                "the error report could not be stored",
-                extra={"error": stored.code.value, "error_message": stored.message, "key": key},
-            )
-            return None
-        return StoredAt(bucket, key)
 
     # -- 9 announce ------------------------------------------------------------------------------------
     def _announce(self, summary: PairSummary) -> PairSummary:
@@ -399,10 +356,6 @@ def _name(bucket: str, key: str) -> str:
 
 def _sources(pair: Pair) -> tuple[str, str, str, str, str]:
     return pair.bucket, pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag
-
-
-def _provenance(pair: Pair) -> dict[str, str]:
-    return provenance(pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag)
 
 
 def _api_use(region: hd_strategy.Region | None, call: _Call | None) -> ApiUse:

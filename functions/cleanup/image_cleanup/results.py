@@ -1,0 +1,78 @@
+"""The results bucket's view of a pair: where its result and error report go, whether an outcome for
+exactly these sources (both ETags) is already there, and the provenance every write carries."""
+
+from __future__ import annotations
+
+from .errors import PermanentError
+from .naming import check_key_length, error_report_key, result_key
+from .observability import Metric, count, logger
+from .outcome import SOURCE_IMAGE_ETAG, SOURCE_MASK_ETAG, ErrorReport, PairSummary, StoredAt, provenance
+from .pairing import Pair
+from .ports import Storage
+
+
+class ResultsBucket:
+    """Results and error reports of pairs in one bucket, in one output format."""
+
+    def __init__(self, storage: Storage, bucket: str, output_format: str) -> None:
+        self._storage = storage
+        self.bucket = bucket
+        self._format = output_format
+
+    def already_done(self, pair: Pair) -> PairSummary | None:
+        """The outcome already stored for exactly these sources, if any: the guard of last resort (no
+        STATE_TABLE, or an expired idempotency record)."""
+        for status, key in (
+            ("succeeded", result_key(pair.prefix, pair.stem, self._format)),
+            ("failed", error_report_key(pair.prefix, pair.stem)),
+        ):
+            found = self._storage.metadata(self.bucket, key)
+            if (
+                found is not None
+                and found.get(SOURCE_IMAGE_ETAG) == pair.image.etag
+                and found.get(SOURCE_MASK_ETAG) == pair.mask.etag
+            ):
+                stored = StoredAt(self.bucket, key)
+                succeeded = status == "succeeded"
+                return PairSummary(
+                    "succeeded" if succeeded else "failed",
+                    pair.bucket,
+                    pair.image.key,
+                    pair.mask.key,
+                    pair.image.etag,
+                    pair.mask.etag,
+                    result=stored if succeeded else None,
+                    report=None if succeeded else stored,
+                    already_done=True,
+                )
+        return None
+
+    def store_result(self, pair: Pair, body: bytes, content_type: str) -> StoredAt:
+        key = result_key(pair.prefix, pair.stem, self._format)
+        self._storage.write(self.bucket, key, body, content_type, _provenance(pair))
+        return StoredAt(self.bucket, key, content_type)
+
+    def store_report(self, pair: Pair, failure: ErrorReport) -> StoredAt | None:
+        return self._store_report(error_report_key(pair.prefix, pair.stem), failure, _provenance(pair))
+
+    def store_ambiguous_report(self, prefix: str, stem: str, failure: ErrorReport) -> StoredAt | None:
+        return self._store_report(error_report_key(prefix, stem), failure, {})
+
+    def _store_report(self, key: str, failure: ErrorReport, metadata: dict[str, str]) -> StoredAt | None:
+        """None when S3 cannot store the report (its key too long, or refused): the failure is then told
+        by the event and the log line alone, never retried for ever."""
+        try:
+            check_key_length(key, f"s3://{self.bucket}/{key}")
+            self._storage.write(self.bucket, key, failure.body(), "application/json", metadata)
+        except PermanentError as stored:
+            count(Metric.REPORTS_NOT_STORED)
+            logger.error(
+                "the error report could not be stored",
+                extra={"error": stored.code.value, "error_message": stored.message, "key": key},
+            )
+            return None
+        return StoredAt(self.bucket, key)
+
+
+def _provenance(pair: Pair) -> dict[str, str]:
+    return provenance(pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag)
