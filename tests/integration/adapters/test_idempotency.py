@@ -1,0 +1,159 @@
+"""``PairOnce`` (Powertools idempotency) against the local DynamoDB state table under the function's
+role: the paid work runs once per pair identity, a duplicate replays the stored result, a duplicate that
+arrives while the first is running is deferred, and work that fails leaves no record behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from image_cleanup.aws.idempotency import PairOnce
+from image_cleanup.errors import Deferred, ErrorCode
+from local.lambda_context import LocalLambdaContext
+from tests.integration.conftest import Env
+
+EXPIRY_SECONDS = 3600
+RESULT = {"outcome": "succeeded", "result": "shop/a.png"}
+
+
+def identity(image_etag: str = "etag-image-1") -> dict[str, str]:
+    return {
+        "bucket": "uploads",
+        "image": "shop/a.png",
+        "image_etag": image_etag,
+        "mask": "shop/a_mask.png",
+        "mask_etag": "etag-mask-1",
+    }
+
+
+def guard(env: Env, invocation_seconds: float = 60) -> PairOnce:
+    """The adapter as one execution environment builds it, on the template's state table, serving an
+    invocation with ``invocation_seconds`` left (the pipeline registers each invocation's context)."""
+    table = env.settings().state_table
+    assert table
+    once = PairOnce(table, EXPIRY_SECONDS)
+    once.register_context(LocalLambdaContext(timeout_seconds=invocation_seconds))
+    return once
+
+
+class Work:
+    """The paid work: counts its runs; can block until released, or fail."""
+
+    def __init__(self, result: dict[str, Any] | None = None, *, blocks: bool = False) -> None:
+        self.result = result or RESULT
+        self.runs = 0
+        self.started = threading.Event()
+        self.release = threading.Event()
+        if not blocks:
+            self.release.set()
+
+    def __call__(self, pair: dict[str, str]) -> dict[str, Any]:
+        self.runs += 1
+        self.started.set()
+        assert self.release.wait(10), "the test never released the work"
+        return dict(self.result)
+
+
+def records(env: Env) -> list[dict[str, Any]]:
+    """The idempotency records in the state table, read by the administrator."""
+    items = env.client("dynamodb").scan(TableName=env.names.state_table)["Items"]
+    return [item for item in items if item["id"]["S"].startswith("cleanup-pair#")]
+
+
+def test_the_work_runs_once_and_a_duplicate_replays_its_result(env: Env) -> None:
+    # Given a pair whose work ran once in one execution environment
+    work = Work()
+    first = guard(env).run(identity(), work)
+    # When the same pair (same keys, same ETags) is delivered again, to another execution environment
+    again = guard(env).run(identity(), work)
+    # Then the work did not run again: the stored result is replayed, marked as such
+    assert work.runs == 1
+    assert first == RESULT
+    assert again == {**RESULT, "replayed": True}
+
+
+def test_new_content_under_the_same_keys_is_new_work(env: Env) -> None:
+    # Given a pair whose work ran once
+    work = Work()
+    guard(env).run(identity("etag-image-1"), work)
+    # When the image is re-uploaded with new content (a new ETag) and the pair delivered
+    result = guard(env).run(identity("etag-image-2"), work)
+    # Then the work runs for it, and its result is not a replay
+    assert work.runs == 2
+    assert "replayed" not in result
+
+
+def test_the_result_is_stored_in_the_state_table_until_the_expiry(env: Env) -> None:
+    # Given the expiry window of the guard
+    before = int(time.time())
+    # When the work for a pair completes
+    guard(env).run(identity(), Work())
+    # Then one COMPLETED record holds it, its table TTL attribute at the end of the window
+    (record,) = records(env)
+    ttl = env.client("dynamodb").describe_time_to_live(TableName=env.names.state_table)
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expiration"
+    assert record["status"]["S"] == "COMPLETED"
+    expiration = int(record["expiration"]["N"])
+    assert before + EXPIRY_SECONDS <= expiration <= int(time.time()) + EXPIRY_SECONDS
+
+
+def test_a_duplicate_while_the_first_runs_is_deferred_then_replayed(env: Env) -> None:
+    # Given the pair's work running (and blocked) in one execution environment
+    running = Work(blocks=True)
+    outcome: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: outcome.update(guard(env).run(identity(), running)))
+    first.start()
+    assert running.started.wait(10)
+    duplicate = Work()
+    # When a duplicate delivery of the same pair reaches another execution environment
+    with pytest.raises(Deferred) as deferred:
+        guard(env).run(identity(), duplicate)
+    running.release.set()
+    first.join(10)
+    # Then the duplicate is sent back to the queue without running the work (PAIR_IN_PROGRESS) ...
+    assert deferred.value.code is ErrorCode.PAIR_IN_PROGRESS
+    assert deferred.value.transient
+    assert duplicate.runs == 0
+    # ... and its next delivery replays the first run's result
+    assert outcome == RESULT
+    assert guard(env).run(identity(), duplicate) == {**RESULT, "replayed": True}
+    assert duplicate.runs == 0
+
+
+def test_work_that_fails_leaves_no_record_and_runs_again(env: Env) -> None:
+    # Given the pair's work failing on its first delivery
+    def failing(pair: dict[str, str]) -> dict[str, Any]:
+        raise RuntimeError("the provider connection dropped")
+
+    with pytest.raises(RuntimeError, match="connection dropped"):
+        guard(env).run(identity(), failing)
+    # When the pair is delivered again
+    work = Work()
+    result = guard(env).run(identity(), work)
+    # Then the failed run's record was deleted: the work runs, and its own result is stored
+    assert work.runs == 1
+    assert result == RESULT
+    assert [record["status"]["S"] for record in records(env)] == ["COMPLETED"]
+
+
+def test_a_run_that_outlived_its_invocation_no_longer_holds_the_pair(env: Env) -> None:
+    # Given the pair's work still running in an invocation whose Lambda time ran out (0.3 s)
+    stuck = Work(blocks=True)
+    timed_out = guard(env, invocation_seconds=0.3)
+    first = threading.Thread(target=lambda: timed_out.run(identity(), stuck))
+    first.start()
+    assert stuck.started.wait(10)
+    time.sleep(0.5)
+    # When the redelivered record reaches another execution environment
+    retry = Work()
+    try:
+        result = guard(env).run(identity(), retry)
+    finally:
+        stuck.release.set()
+        first.join(10)
+    # Then the stale in-progress record does not defer it: the work runs
+    assert retry.runs == 1
+    assert result == RESULT
