@@ -1,7 +1,7 @@
 """``make bench-memory``: the function's peak memory against the image's pixel count.
 
 Each case runs the real handler in a fresh process (``bench.measure``, peak = VmHWM) against the strict
-local AWS and the emulator in instant mode, for photos from 4 to 100 megapixels with a small and a
+local AWS and the emulator in bench mode, for photos from 4 to 100 megapixels with a small and a
 large mask, as JPEG and PNG. The fit (peak MB = base + MB per megapixel x megapixels, the worst mask
 of each format) is what ``image_cleanup.imaging.limits`` uses to refuse what would not fit.
 """
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     with (
         _server(moto, f"{endpoint}/moto-api/"),
-        _server([*emulator, "--instant"], f"http://127.0.0.1:{api_port}/_emulator/health"),
+        _server([*emulator, "--bench"], f"http://127.0.0.1:{api_port}/_emulator/health"),
     ):
         created = provision(
             endpoint, template, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False

@@ -1,9 +1,15 @@
-"""``make bench``: our handler against the naive reference, interleaved in one run.
+"""``make bench``: our handler against the naive reference, end to end, with the provider in the loop.
 
-Both run against the same moto server and the cleanup emulator in ``--instant`` mode (no inpainting),
-each in separate processes so the handler's process measures only itself. For every case and
-repetition a fresh process per handler (A B A B ...), so machine noise cancels in the ratios. Wall and
-CPU time per pair exclude the API's own time (the emulator reports it); medians of the warm runs.
+Both handlers run against the same strict local AWS (moto) and the cleanup emulator in ``--bench``
+mode, which does a provider's work on every call: it decodes both images, fills the mask's area, and
+encodes its answer in the requested format as a server would (PNG at zlib level 6, JPEG and WebP at
+quality 90). Each case is measured twice: with the network model off (the provider answers as soon
+as its work is done, on loopback), and on (``--link-mbps``, ``--rtt-ms``, ``--ms-per-mp``: the request
+and the answer cross a link of that speed with that round trip, and the provider's model spends that
+long per megapixel it receives). For every case, model and repetition a fresh process per handler
+(A B, then B A), so machine noise cancels in the ratios. Wall time is from the event to the stored
+result; "our own work" (wall minus the time spent waiting for the provider) is kept as a secondary
+figure. Medians of the warm events; peak memory and cold start per process. Nothing is subtracted.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
 STACK = "bench"
+# AWS Lambda on arm64 (us-east-1): $0.0000133334 per GB-second and $0.20 per million requests.
+PRICE_PER_GB_SECOND = 0.0000133334
+PRICE_PER_REQUEST = 0.20 / 1_000_000
 
 
 @dataclass(frozen=True)
@@ -43,12 +52,13 @@ class Case:
 
 
 CASES = [
-    Case("1 MP JPEG, small mask", (1155, 866), "JPEG", 0.01, 3.0),
-    Case("12 MP JPEG, small mask (1 %)", (4000, 3000), "JPEG", 0.01, 3.0),
-    Case("12 MP JPEG, large mask (40 %)", (4000, 3000), "JPEG", 0.40, 3.0),
-    Case("16 MP PNG, mask 5 %", (4608, 3456), "PNG", 0.05, 0.0),
-    Case("24 MP JPEG, small mask", (6000, 4000), "JPEG", 0.01, 3.0),
+    Case("1 MP JPEG, mask 1 %", (1155, 866), "JPEG", 0.01, 3.0),
+    Case("12 MP JPEG, mask 1 %", (4000, 3000), "JPEG", 0.01, 3.0),
+    Case("12 MP JPEG, mask 40 %", (4000, 3000), "JPEG", 0.40, 3.0),
+    Case("16 MP PNG, mask 2 %", (4608, 3456), "PNG", 0.02, 0.0),
+    Case("24 MP JPEG, mask 1 %", (6000, 4000), "JPEG", 0.01, 3.0),
 ]
+MODELS = ("off", "on")
 
 
 def _free_port() -> int:
@@ -142,34 +152,52 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _ratio(ours: float | None, naive: float | None) -> str:
-    if ours is None:
-        return "fails"
-    if naive is None or naive == 0:
-        return "naive fails"
-    return f"{ours / naive:.2f}"
-
-
-def _summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(samples: list[dict[str, Any]], memory_mb: int) -> dict[str, Any]:
+    """Medians of one handler's processes for one case and model."""
     warm = [run for sample in samples for run in sample["warm"]]
     errors = [sample["error"] for sample in samples if sample["error"]]
+    if errors:
+        return {"error": errors[0]}
+    wall_ms = _median([run["wall"] * 1000 for run in warm])
+    firsts = [sample["first"] for sample in samples if sample["first"]]
+    # What the first invocation of an execution environment pays beyond a warm one: the imports, and
+    # the first event's extra time (clients, connections, the secret). The provider's time cancels.
+    cold = _median(
+        [
+            (
+                sample["import_seconds"]
+                + sample["first"]["wall"]
+                - statistics.median(run["wall"] for run in sample["warm"])
+            )
+            * 1000
+            for sample in samples
+            if sample["warm"]
+        ]
+    )
     return {
-        "error": errors[0] if errors else None,
-        "wall_ms": None if errors else _median([run["wall"] * 1000 for run in warm]),
-        "cpu_ms": None if errors else _median([run["cpu"] * 1000 for run in warm]),
-        "bytes_sent": None if errors else _median([float(run["bytes_sent"]) for run in warm]),
-        "peak_rss_mb": None if errors else _median([sample["peak_rss_mb"] for sample in samples]),
-        "cold_start_ms": None
-        if errors
-        else _median([sample["cold_start_seconds"] * 1000 for sample in samples]),
-        "import_ms": _median([sample["import_seconds"] * 1000 for sample in samples]),
+        "error": None,
+        "wall_ms": wall_ms,
+        "own_ms": _median([run["own"] * 1000 for run in warm]),
+        "cpu_ms": _median([run["cpu"] * 1000 for run in warm]),
+        "bytes_sent": _median([run["bytes_sent"] for run in warm]),
+        "bytes_received": _median([run["bytes_received"] for run in warm]),
+        "calls": _median([float(run["calls"]) for run in warm + firsts]),
+        "peak_rss_mb": _median([sample["peak_rss_mb"] for sample in samples]),
+        "cold_start_ms": cold,
+        "cost_per_1000": None
+        if wall_ms is None
+        else 1000 * (wall_ms / 1000 * memory_mb / 1024 * PRICE_PER_GB_SECOND + PRICE_PER_REQUEST),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--reps", type=int, default=3, help="processes per handler and case")
+    parser.add_argument("--reps", type=int, default=3, help="processes per handler, case and model")
     parser.add_argument("--warm", type=int, default=2, help="warm events per process")
+    parser.add_argument("--link-mbps", type=float, default=100.0, help="network model: link speed")
+    parser.add_argument("--rtt-ms", type=float, default=50.0, help="network model: round trip")
+    parser.add_argument("--ms-per-mp", type=float, default=100.0, help="network model: model time per MP")
+    parser.add_argument("--cases", nargs="*", type=int, help="indexes of the cases to run (all by default)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args(argv)
 
@@ -181,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
 
     aws_port, api_port = _free_port(), _free_port()
     endpoint = f"http://127.0.0.1:{aws_port}"
-    template = StackTemplate(STACK, parameters={"ApiRequestsPerMinute": "6000"})
+    api = f"http://127.0.0.1:{api_port}"
+    template = StackTemplate(STACK)
+    memory_mb = template.function_memory_mb
+    cases = [CASES[index] for index in args.cases] if args.cases else CASES
     moto = [sys.executable, "-m", "local.aws_server", "--port", str(aws_port)]
     emulator = [
         sys.executable,
@@ -191,12 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         str(api_port),
         "--api-key",
         API_KEY,
-        "--instant",
+        "--bench",
     ]
-    with (
-        _server(moto, f"{endpoint}/moto-api/"),
-        _server(emulator, f"http://127.0.0.1:{api_port}/_emulator/health"),
-    ):
+    model = {"link_mbps": args.link_mbps, "rtt_ms": args.rtt_ms, "ms_per_megapixel": args.ms_per_mp}
+    with _server(moto, f"{endpoint}/moto-api/"), _server(emulator, f"{api}/_emulator/health"):
         created = provision(
             endpoint, template, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False
         )
@@ -205,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         # Both handlers run as the deployed function would: its environment and its role's credentials.
         env = {
             **os.environ,
-            **function_environment(template, f"http://127.0.0.1:{api_port}/v3/cleanup"),
+            **function_environment(template, f"{api}/v3/cleanup"),
             **created.function.environment(),
             "AWS_ENDPOINT_URL": endpoint,
             # Every warm event must be new work: no idempotency replay, no events, no budget.
@@ -219,60 +248,92 @@ def main(argv: list[str] | None = None) -> int:
             "POWERTOOLS_METRICS_DISABLED": "true",
             "PYTHONPATH": str(ROOT),
         }
-        client = client_factory(endpoint, template.region, created.admin)
-        s3 = client("s3")
-        for index, case in enumerate(CASES):
+        s3 = client_factory(endpoint, template.region, created.admin)("s3")
+        for index, case in enumerate(cases):
             ext = "jpg" if case.fmt == "JPEG" else "png"
             s3.put_object(Bucket=names.input_bucket, Key=f"bench/case{index}.{ext}", Body=_photo(case))
             s3.put_object(Bucket=names.input_bucket, Key=f"bench/case{index}_mask.png", Body=_mask(case))
-        samples: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        samples: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
         for rep in range(args.reps):
-            for index, case in enumerate(CASES):
-                order = ("ours", "naive") if rep % 2 == 0 else ("naive", "ours")
-                for impl in order:
-                    print(f"rep {rep + 1}/{args.reps} {case.name}: {impl}", flush=True)
-                    ext = "jpg" if case.fmt == "JPEG" else "png"
-                    samples.setdefault((index, impl), []).append(
-                        measure(impl, f"bench/case{index}", ext, env, names.input_bucket, args.warm)
-                    )
-    report: dict[str, Any] = {"cases": []}
-    for index, case in enumerate(CASES):
-        ours, naive = _summarise(samples[(index, "ours")]), _summarise(samples[(index, "naive")])
-        report["cases"].append({"case": case.name, "ours": ours, "naive": naive})
+            for index, case in enumerate(cases):
+                ext = "jpg" if case.fmt == "JPEG" else "png"
+                for model_state in MODELS:
+                    requests.post(
+                        f"{api}/_emulator/network", json={"enabled": model_state == "on", **model}, timeout=10
+                    ).raise_for_status()
+                    order = ("ours", "naive") if rep % 2 == 0 else ("naive", "ours")
+                    for impl in order:
+                        print(
+                            f"rep {rep + 1}/{args.reps} {case.name}, model {model_state}: {impl}", flush=True
+                        )
+                        samples.setdefault((index, model_state, impl), []).append(
+                            measure(impl, f"bench/case{index}", ext, env, names.input_bucket, args.warm)
+                        )
+    report: dict[str, Any] = {"model": model, "memory_mb": memory_mb, "reps": args.reps, "cases": []}
+    for index, case in enumerate(cases):
+        row: dict[str, Any] = {"case": case.name}
+        for model_state in MODELS:
+            row[model_state] = {
+                impl: summarise(samples[(index, model_state, impl)], memory_mb) for impl in ("ours", "naive")
+            }
+        report["cases"].append(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     args.out.with_suffix(".md").write_text(table(report) + "\n", encoding="utf-8")
-    _print(report)
+    print(table(report))
     print(f"\nresults written to {args.out}")
     return 0
 
 
-def _fmt(value: float | None, unit: str = "") -> str:
-    return "—" if value is None else f"{value:,.0f}{unit}"
-
-
-METRICS = (
-    ("wall_ms", "wall ms per pair (API time excluded)"),
-    ("cpu_ms", "CPU ms per pair"),
-    ("bytes_sent", "bytes sent to the API"),
-    ("peak_rss_mb", "peak memory of the process, MB"),
-    ("cold_start_ms", "cold start: import + first event, ms"),
+FIGURES = (
+    ("wall_ms", "wall ms per pair, event to stored result", "{:,.0f}"),
+    ("own_ms", "of which our own work, ms", "{:,.0f}"),
+    ("cpu_ms", "CPU ms per pair", "{:,.0f}"),
+    ("bytes_sent", "bytes sent to the provider", "{:,.0f}"),
+    ("bytes_received", "bytes received from it", "{:,.0f}"),
+    ("peak_rss_mb", "peak memory, MB", "{:,.0f}"),
+    ("cold_start_ms", "cold start: import + first event's extra time, ms", "{:,.0f}"),
+    ("cost_per_1000", "Lambda cost per 1,000 pairs, $", "{:.4f}"),
 )
+MODEL_ON_FIGURES = ("wall_ms", "own_ms", "cost_per_1000")
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+def _ratio(ours: dict[str, Any], naive: dict[str, Any], key: str) -> str:
+    if ours.get("error"):
+        return "ours fails"
+    if naive.get("error"):
+        return "naive fails"
+    if not naive.get(key):
+        return "—"
+    return f"{ours[key] / naive[key]:.2f}"
 
 
 def table(report: dict[str, Any]) -> str:
-    """The report as a Markdown table: one row per case and figure, ours / naive / ratio."""
-    lines = ["| case | figure | ours | naive | ours / naive |", "|---|---|---:|---:|---:|"]
+    """The report as a Markdown table: one row per case, model and figure; ours, naive, ratio."""
+    model = report["model"]
+    lines = [
+        f"Network model on: {model['link_mbps']:g} Mbit/s, {model['rtt_ms']:g} ms round trip, "
+        f"{model['ms_per_megapixel']:g} ms per megapixel at the provider. "
+        f"Lambda at {report['memory_mb']} MB.",
+        "",
+        "| case | model | figure | ours | naive | ours / naive |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for row in report["cases"]:
-        ours, naive = row["ours"], row["naive"]
-        for key, label in METRICS:
-            ratio = _ratio(ours[key], naive[key])
-            lines.append(f"| {row['case']} | {label} | {_fmt(ours[key])} | {_fmt(naive[key])} | {ratio} |")
+        for model_state in MODELS:
+            ours, naive = row[model_state]["ours"], row[model_state]["naive"]
+            for key, label, pattern in FIGURES:
+                if model_state == "on" and key not in MODEL_ON_FIGURES:
+                    continue
+                lines.append(
+                    f"| {row['case']} | {model_state} | {label} | {_fmt(ours.get(key), pattern)} "
+                    f"| {_fmt(naive.get(key), pattern)} | {_ratio(ours, naive, key)} |"
+                )
     return "\n".join(lines)
-
-
-def _print(report: dict[str, Any]) -> None:
-    print(table(report))
 
 
 if __name__ == "__main__":

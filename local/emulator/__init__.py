@@ -5,7 +5,7 @@ Modules: `server` (HTTP server, `CleanupEmulator`, CLI), `endpoint` (`CleanupEnd
 answer to one cleanup request), `inpainting` (image decoding, `ProviderLimits`, OpenCV inpainting),
 `admin` (`/_emulator/*` routes), `state` (`EmulatorState`) and `models` (faults, recorded calls, stats).
 
-CLI: ``python -m local.emulator --port 8787 --api-key KEY [--requests-per-minute N] [--instant]``
+CLI: ``python -m local.emulator --port 8787 --api-key KEY [--requests-per-minute N] [--bench]``
 """
 
 from local.emulator.server import CleanupEmulator, EmulatorStats, Fault, RecordedCall, main

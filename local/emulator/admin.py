@@ -7,7 +7,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 from local.emulator.endpoint import Reply, json_reply, load_json
-from local.emulator.models import ApiError, coerce_fault
+from local.emulator.models import ApiError, NetworkModel, coerce_fault
 from local.emulator.state import EmulatorState
 
 ADMIN_PREFIX: Final = "/_emulator/"
@@ -76,6 +76,25 @@ def post_config(state: EmulatorState, body: bytes) -> Reply:
     return json_reply(200, _OK)
 
 
+def post_network(state: EmulatorState, body: bytes) -> Reply:
+    """`{"enabled": true, "link_mbps": 100, "rtt_ms": 50, "ms_per_megapixel": 100}`: the network model."""
+    payload = _object_body(body)
+    _only_keys(payload, {"enabled", "link_mbps", "rtt_ms", "ms_per_megapixel"})
+    enabled = payload.get("enabled", state.network.enabled)
+    if not isinstance(enabled, bool):
+        raise _invalid(ValueError("enabled must be true or false"))
+    numbers = {}
+    for name in ("link_mbps", "rtt_ms", "ms_per_megapixel"):
+        value = payload.get(name, getattr(state.network, name))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise _invalid(ValueError(f"{name} must be a number >= 0"))
+        numbers[name] = float(value)
+    if numbers["link_mbps"] <= 0:
+        raise _invalid(ValueError("link_mbps must be > 0"))
+    state.network = NetworkModel(enabled, **numbers)
+    return json_reply(200, _OK)
+
+
 def post_reset(state: EmulatorState, body: bytes) -> Reply:
     """Clear faults, stats and the quota window."""
     _object_body(body, allow_empty=True)
@@ -101,6 +120,7 @@ POST_ROUTES: Final[dict[str, PostHandler]] = {
     ADMIN_PREFIX + "faults": post_faults,
     ADMIN_PREFIX + "random": post_random,
     ADMIN_PREFIX + "config": post_config,
+    ADMIN_PREFIX + "network": post_network,
     ADMIN_PREFIX + "reset": post_reset,
 }
 GET_ROUTES: Final[dict[str, GetHandler]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
@@ -175,3 +176,29 @@ class EmulatorStats:
         if include_calls:
             data["calls"] = [call.to_json() for call in self.calls]
         return data
+
+
+@dataclass
+class NetworkModel:
+    """A documented model of the path to a real provider, for benchmarks: the request and the answer
+    take ``bytes x 8 / link`` seconds each over a ``link_mbps`` link, the round trip adds ``rtt_ms``,
+    and the provider's model spends ``ms_per_megapixel`` per megapixel it receives. It is played by
+    sleeping, not by pacing the socket; off by default."""
+
+    enabled: bool = False
+    link_mbps: float = 100.0
+    rtt_ms: float = 50.0
+    ms_per_megapixel: float = 100.0
+
+    def upload(self, request_bytes: int) -> None:
+        self._wait(self.rtt_ms / 2000 + request_bytes * 8 / (self.link_mbps * 1e6))
+
+    def process(self, size: tuple[int, int]) -> None:
+        self._wait(self.ms_per_megapixel * size[0] * size[1] / 1e9)
+
+    def download(self, answer_bytes: int) -> None:
+        self._wait(self.rtt_ms / 2000 + answer_bytes * 8 / (self.link_mbps * 1e6))
+
+    def _wait(self, seconds: float) -> None:
+        if self.enabled and seconds > 0:
+            time.sleep(seconds)

@@ -3,7 +3,8 @@
 Used by the integration tests and the local stack. It binds to loopback only, never logs payloads or
 keys, and can be scripted in-process (`CleanupEmulator`) or over HTTP (`/_emulator/*`).
 
-CLI: ``python -m local.emulator --port 8787 --api-key KEY [--requests-per-minute N] [--instant]``
+CLI: ``python -m local.emulator --port 8787 --api-key KEY [--requests-per-minute N] [--bench]
+[--network --link-mbps 100 --rtt-ms 50 --ms-per-mp 100]``
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit
 from local.emulator.admin import GET_ROUTES, POST_ROUTES
 from local.emulator.endpoint import CleanupEndpoint, Reply, api_error_reply, error_reply
 from local.emulator.inpainting import ProviderLimits
-from local.emulator.models import ApiError, EmulatorStats, Fault, RecordedCall, coerce_fault
+from local.emulator.models import ApiError, EmulatorStats, Fault, NetworkModel, RecordedCall, coerce_fault
 from local.emulator.state import EmulatorState, validate_requests_per_minute
 
 __all__ = ["CleanupEmulator", "EmulatorStats", "Fault", "RecordedCall", "main"]
@@ -231,7 +232,7 @@ class CleanupEmulator:
         requests_per_minute: int = 0,
         max_pixels: int = 16_000_000,
         max_bytes: int = 30 * 1024 * 1024,
-        instant: bool = False,
+        bench: bool = False,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int in 0..65535, got {port!r}")
@@ -241,7 +242,7 @@ class CleanupEmulator:
         limits = ProviderLimits(
             _positive_int("max_pixels", max_pixels), _positive_int("max_bytes", max_bytes)
         )
-        self._endpoint = CleanupEndpoint(self._state, limits, instant=instant)
+        self._endpoint = CleanupEndpoint(self._state, limits, bench=bench)
         self._lifecycle_lock = threading.Lock()
         self._server: _EmulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -318,6 +319,10 @@ class CleanupEmulator:
         """Clear scripted and random faults, stats and the quota window."""
         self._state.reset()
 
+    def set_network(self, model: NetworkModel) -> None:
+        """The model of the path to a real provider (benchmarks); ``NetworkModel()`` turns it off."""
+        self._state.network = model
+
     @property
     def stats(self) -> EmulatorStats:
         """Snapshot of the counters and recorded calls."""
@@ -337,8 +342,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-pixels", type=int, default=16_000_000)
     parser.add_argument("--max-bytes", type=int, default=30 * 1024 * 1024)
     parser.add_argument(
-        "--instant", action="store_true", help="answer with the image itself (no inpainting): for benchmarks"
+        "--bench",
+        action="store_true",
+        help="a provider's work without the model (decode, fill, encode PNG at level 6): for benchmarks",
     )
+    parser.add_argument("--network", action="store_true", help="start with the network model on")
+    parser.add_argument("--link-mbps", type=float, default=100.0, help="network model: link speed")
+    parser.add_argument("--rtt-ms", type=float, default=50.0, help="network model: round trip")
+    parser.add_argument("--ms-per-mp", type=float, default=100.0, help="network model: model time per MP")
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error(f"--api-key or ${API_KEY_ENV} is required")
@@ -363,8 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             requests_per_minute=args.requests_per_minute,
             max_pixels=args.max_pixels,
             max_bytes=args.max_bytes,
-            instant=args.instant,
+            bench=args.bench,
         )
+        emulator.set_network(NetworkModel(args.network, args.link_mbps, args.rtt_ms, args.ms_per_mp))
         emulator.start()
     except (ValueError, OSError) as exc:
         print(f"cleanup emulator: cannot start: {exc}", file=sys.stderr)

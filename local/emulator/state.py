@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from local.emulator.models import EmulatorStats, Fault, RecordedCall
+from local.emulator.models import EmulatorStats, Fault, NetworkModel, RecordedCall
 
 QUOTA_WINDOW_SECONDS: Final = 60.0
 
@@ -64,6 +64,7 @@ class EmulatorState:
         self._faults: deque[Fault] = deque()
         self._random: _RandomFaults | None = None
         self._window: deque[float] = deque()
+        self.network = NetworkModel()  # off until a benchmark turns it on
         self._clear_stats()
 
     def _clear_stats(self) -> None:

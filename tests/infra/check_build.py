@@ -97,6 +97,18 @@ def check_pillow(site_packages: Path, python_version: str) -> list[Path]:
     return extensions
 
 
+def check_fpng(site_packages: Path) -> Path:
+    """The fast PNG writer the function imports: its extension, built for Lambda arm64 (abi3 wheels
+    load on the runtime's CPython)."""
+    extensions = sorted((site_packages / "fpng").glob("fpng_ext*.so"))
+    if not extensions:
+        raise BuildCheckError(f"no fpng/fpng_ext*.so in {site_packages}: fpng is missing")
+    for path in extensions:
+        if not is_lambda_arm64(read_elf_header(path)):
+            raise BuildCheckError(f"{path} is not an aarch64 ELF object")
+    return extensions[0]
+
+
 def check_shared_objects(root: Path) -> int:
     """Check that every shared object below ``root`` is for Lambda arm64; return how many there are."""
     shared_objects = [path for path in root.rglob("*.so*") if path.is_file() and ".so" in path.suffixes]
@@ -130,6 +142,7 @@ def run(build_dir: Path, python_version: str) -> None:
     if not site_packages.is_dir():
         raise BuildCheckError(f"{site_packages} is missing: run sam build first")
     extensions = check_pillow(site_packages, python_version)
+    fpng_extension = check_fpng(site_packages)
     shared_object_count = check_shared_objects(layer_dir)
     check_function(function_dir)
     layer_size = tree_size(layer_dir)
@@ -138,6 +151,7 @@ def run(build_dir: Path, python_version: str) -> None:
         total = megabytes(layer_size + function_size)
         raise BuildCheckError(f"layer + function = {total} exceeds Lambda's 250 MB unzipped limit")
     print(f"Pillow: {len(extensions)} extension modules, aarch64 ELF, CPython {python_version}")
+    print(f"fpng: {fpng_extension.name}, aarch64 ELF")
     print(f"Layer shared objects: {shared_object_count}, all aarch64")
     print(f"DependencyLayer unzipped size: {megabytes(layer_size)}")
     print(f"CleanupFunction unzipped size: {megabytes(function_size)}")

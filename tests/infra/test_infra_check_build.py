@@ -29,6 +29,8 @@ def make_build(root: Path, machine: int = EM_AARCH64, python_tag: str = "314") -
     )
     (site_packages / "pillow-13.0.0.dist-info").mkdir()
     (site_packages / "pillow-13.0.0.dist-info" / "WHEEL").write_text(PILLOW_WHEEL, encoding="utf-8")
+    (site_packages / "fpng").mkdir()
+    (site_packages / "fpng" / "fpng_ext.abi3.so").write_bytes(elf_bytes(machine))
     (root / "CleanupFunction" / "image_cleanup").mkdir(parents=True)
     (root / "CleanupFunction" / "app.py").write_text("", encoding="utf-8")
     return root
@@ -90,6 +92,17 @@ def test_missing_pillow_is_rejected(tmp_path: Path) -> None:
         path.unlink()
 
     with pytest.raises(BuildCheckError, match="Pillow is missing"):
+        run(build, "3.14")
+
+
+def test_missing_fpng_is_rejected(tmp_path: Path) -> None:
+    """Given a layer without the fast PNG writer the function imports,
+    when the check runs,
+    then it fails naming fpng."""
+    build = make_build(tmp_path)
+    (build / "DependencyLayer" / "python" / "fpng" / "fpng_ext.abi3.so").unlink()
+
+    with pytest.raises(BuildCheckError, match="fpng is missing"):
         run(build, "3.14")
 
 

@@ -25,6 +25,7 @@ EXPECTED_ENVIRONMENT: dict[str, Any] = {
     "API_REQUESTS_PER_MINUTE": {"Ref": "ApiRequestsPerMinute"},
     "EVENT_BUS_NAME": {"Ref": "EventBus"},
     "HD_STRATEGY": {"Ref": "HdStrategy"},
+    "HD_RESIZE_LIMIT_PX": {"Ref": "HdResizeLimitPx"},
     "MASK_DILATION_PX": {"Ref": "MaskDilationPx"},
     "FEATHER_PX": {"Ref": "FeatherPx"},
     "PNG_COMPRESS_LEVEL": {"Ref": "PngCompressLevel"},

@@ -317,9 +317,10 @@ def test_output_format_setting(env: Env, context, fmt: str, ext: str, content_ty
     service = env.service(OUTPUT_FORMAT=fmt, ENTERPRISE_PLAN="true")
     # When the pair is processed
     handle(sqs_s3_event(env.names.input_bucket, [["f/a_mask.png"]]), context, service)
-    # Then the request carried both settings and the result has the format's key and type
+    # Then the request carried the enterprise plan and asked for a lossless answer (the upload is a PNG;
+    # OUTPUT_FORMAT is the result's format, not the answer's), and the result has the format's key and type
     call = env.emulator.stats.calls[0]
-    assert call.response_image_type == fmt
+    assert call.response_image_type == "png"
     assert call.enterprise_plan is True
     body, response = env.result(f"f/a.{ext}")
     assert response["ContentType"] == content_type
@@ -357,3 +358,18 @@ def test_success_event_carries_location_sizes_and_timing(env: Env, context) -> N
     assert detail["height"] == 64
     assert detail["bytes_out"] > 0
     assert detail["total_ms"] > 0
+
+
+def test_a_jpeg_upload_is_answered_in_jpeg_and_stored_in_output_format(env: Env, context) -> None:
+    # Given a JPEG upload and the default OUTPUT_FORMAT (png)
+    env.put("j/a.jpg", photo_jpeg())
+    env.put("j/a_mask.png", mask_png())
+    # When the pair is processed
+    handle(sqs_s3_event(env.names.input_bucket, [["j/a_mask.png"]]), context, env.service())
+    # Then the provider was asked for a JPEG answer (its pixels are used only inside the mask), and the
+    # result is a PNG
+    [call] = env.emulator.stats.calls
+    assert call.response_image_type == "jpeg"
+    body, response = env.result("j/a.png")
+    assert response["ContentType"] == "image/png"
+    assert Image.open(io.BytesIO(body)).format == "PNG"

@@ -274,9 +274,10 @@ def test_pair_sends_the_configured_request(harness: Harness) -> None:
     # When the pair is cleaned
     harness.handle(ref)
 
-    # Then one request went out with those settings, a PNG photo and a binary PNG mask
+    # Then one request went out on that plan, asking for a lossless answer (OUTPUT_FORMAT is the
+    # result's format), with a PNG photo and a binary PNG mask
     (request,) = harness.cleaner.requests
-    assert (request.response_image_type, request.enterprise_plan) == ("webp", True)
+    assert (request.response_image_type, request.enterprise_plan) == ("png", True)
     assert decode(request.image).format == "PNG"
     assert set(decode(request.mask).tobytes()) == {0, 255}
 

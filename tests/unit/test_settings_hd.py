@@ -108,3 +108,20 @@ def test_pixel_settings_out_of_range_are_named(
     # Then the error names the variable
     with pytest.raises(SettingsError, match=name):
         Settings.from_env(env(**{name: value}))
+
+
+def test_the_resize_limit_defaults_to_2048_and_0_turns_it_off() -> None:
+    # Given no HD_RESIZE_LIMIT_PX, then 0, then 3000
+    # When settings are parsed
+    # Then the limit is 2048 by default, off at 0, and as given otherwise
+    assert Settings.from_env(REQUIRED).hd_resize_limit_px == 2048
+    assert Settings.from_env({**REQUIRED, "HD_RESIZE_LIMIT_PX": "0"}).hd_resize_limit_px == 0
+    assert Settings.from_env({**REQUIRED, "HD_RESIZE_LIMIT_PX": "3000"}).hd_resize_limit_px == 3000
+
+
+def test_a_resize_limit_too_small_to_be_useful_names_the_variable() -> None:
+    # Given a limit of 100 pixels
+    # When settings are parsed
+    # Then the error names the variable and the range
+    with pytest.raises(SettingsError, match=r"HD_RESIZE_LIMIT_PX.*at least 256"):
+        Settings.from_env({**REQUIRED, "HD_RESIZE_LIMIT_PX": "100"})

@@ -10,7 +10,8 @@ Each stage is one method here and one module behind it; the ports it uses are in
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PIL import Image
@@ -33,7 +34,6 @@ from .outcome import (
 from .pairing import Ambiguous, Gone, Pair, Resolution, Waiting, resolve_pair
 from .ports import (
     Cleaner,
-    CleanupAnswer,
     CleanupRequest,
     Guard,
     Keeping,
@@ -49,11 +49,12 @@ from .results import ResultsBucket
 from .settings import Settings
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Call:
     """The provider's answer for a region: paid now (and being kept), or kept by an earlier delivery."""
 
-    answer: CleanupAnswer
+    answer: bytes | None  # dropped once merged: an answer can be as large as the photo
+    api: ApiUse
     staging_key: str
     kept: Keeping | None  # None: the answer was reused, nothing paid
 
@@ -79,6 +80,7 @@ class Pipeline:
         self._limits = limits or Limits()
         self._answers = answers or NoStaging()
         self._results = ResultsBucket(storage, settings.results_bucket, settings.output_format)
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reads")
 
     def register_context(self, context: Any) -> None:
         """Lets the guard expire an in-progress claim when this invocation would have timed out."""
@@ -96,20 +98,27 @@ class Pipeline:
         timer = StageTimer()
         call: _Call | None = None
         try:
+            # Each large object is let go as soon as its stage is done: the upload once it is sent,
+            # the payload and the answer once merged, the mask and the photo once encoded.
             upload, loaded, mask = self._load(pair, timer)
             region = self._region(pair, upload, loaded, mask, timer)
             del upload
             if region is not None:
                 call = self._call(pair, region, deadline, timer)
+                region = replace(region, payload=replace(region.payload, image=b"", mask=b""))
                 try:
                     self._merge(loaded, mask, region, call, timer)
+                    del mask
                     encoded = self._encode(loaded, timer)
                 finally:
                     if call.kept is not None:
                         call.kept.wait()  # the paid answer is safe before this delivery can end
             else:
+                del mask
                 encoded = self._encode(loaded, timer)
-            summary = self._write(pair, loaded, encoded, region, call, timer)
+            size = loaded.image.size
+            del loaded
+            summary = self._write(pair, size, encoded, call, timer)
         except PermanentError as exc:
             summary = self._report(pair, exc, timer)
         if call is not None:
@@ -171,8 +180,10 @@ class Pipeline:
         check_object_size(image_name, pair.image.size, self._limits)
         check_object_size(mask_name, pair.mask.size, self._limits)
         with timer.stage("read"):
+            # Both GETs at once: the mask's round trip overlaps the photo's.
+            mask_read = self._reads.submit(self._storage.read, pair.bucket, pair.mask.key, pair.mask.etag)
             upload = self._storage.read(pair.bucket, pair.image.key, pair.image.etag)
-            mask_bytes = self._storage.read(pair.bucket, pair.mask.key, pair.mask.etag)
+            mask_bytes = mask_read.result()
         with timer.stage("decode"):
             loaded = load.load_image(upload, image_name, self._limits, pair.image.size + pair.mask.size)
             mask = load.load_mask(
@@ -201,6 +212,7 @@ class Pipeline:
                 settings.hd_crop_margin_px,
                 _name(pair.bucket, pair.image.key),
                 self._limits,
+                settings.hd_resize_limit_px,
             )
 
     # -- 5 call ----------------------------------------------------------------------------------------
@@ -212,18 +224,20 @@ class Pipeline:
             pair_id=pair.pair_id,
             image=region.payload.image,
             mask=region.payload.mask,
-            response_image_type=settings.output_format,
+            response_image_type=region.answer_type,
             enterprise_plan=settings.enterprise_plan,
         )
         staging_key = self._answers_key(pair, region)
         reused = self._answers.find(staging_key)
         if reused is not None:
-            answer = CleanupAnswer(reused, settings.output_format, attempts=0, api_seconds=0.0)
             timer.record("api", 0.0)
-            return _Call(answer, staging_key, kept=None)
+            return _Call(reused, _api_use(region, reused=True, attempts=0), staging_key, kept=None)
         answer = self._cleaner.clean(request, deadline)
         timer.record("api", answer.api_seconds)
-        return _Call(answer, staging_key, kept=self._answers.keep(staging_key, answer.image))
+        kept = self._answers.keep(staging_key, answer.image)
+        return _Call(
+            answer.image, _api_use(region, reused=False, attempts=answer.attempts), staging_key, kept
+        )
 
     def _answers_key(self, pair: Pair, region: hd_strategy.Region) -> str:
         """Where the answer to exactly this request is kept: settings that change the request change it."""
@@ -232,7 +246,7 @@ class Pipeline:
             {
                 "box": list(region.plan.box),
                 "sent_size": list(region.payload.sent_size),
-                "response_image_type": self._settings.output_format,
+                "response_image_type": region.answer_type,
                 "enterprise_plan": self._settings.enterprise_plan,
                 "mask_dilation_px": self._settings.mask_dilation_px,
             },
@@ -248,8 +262,12 @@ class Pipeline:
         timer: StageTimer,
     ) -> None:
         """The answer's pixels put back into the photo, only inside the mask."""
+        answer, call.answer = call.answer, None
+        if answer is None:
+            raise RuntimeError("an answer is merged once")
         with timer.stage("compose"):
-            cleaned = hd_strategy.answer_for_region(call.answer.image, region)
+            cleaned = hd_strategy.answer_for_region(answer, region)
+            del answer
             merge.compose_into(loaded.image, cleaned, mask, region.plan.box, self._settings.feather_px)
 
     # -- 7 encode --------------------------------------------------------------------------------------
@@ -268,9 +286,8 @@ class Pipeline:
     def _write(
         self,
         pair: Pair,
-        loaded: load.LoadedImage,
+        size: tuple[int, int],
         encoded: tuple[bytes, str],
-        region: hd_strategy.Region | None,
         call: _Call | None,
         timer: StageTimer,
     ) -> PairSummary:
@@ -282,10 +299,10 @@ class Pipeline:
             "succeeded",
             *_sources(pair),
             result=stored,
-            width=loaded.image.width,
-            height=loaded.image.height,
+            width=size[0],
+            height=size[1],
             bytes_out=len(body),
-            api=_api_use(region, call),
+            api=ApiUse(called=False) if call is None else call.api,
             timings_ms=timer.timings_ms(),
             total_ms=timer.total_ms(),
         )
@@ -358,14 +375,12 @@ def _sources(pair: Pair) -> tuple[str, str, str, str, str]:
     return pair.bucket, pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag
 
 
-def _api_use(region: hd_strategy.Region | None, call: _Call | None) -> ApiUse:
-    if region is None or call is None:
-        return ApiUse(called=False)
+def _api_use(region: hd_strategy.Region, *, reused: bool, attempts: int) -> ApiUse:
     payload = region.payload
     return ApiUse(
-        called=call.kept is not None,
-        reused_answer=call.kept is None,
-        attempts=call.answer.attempts,
+        called=not reused,
+        reused_answer=reused,
+        attempts=attempts,
         bytes_sent=len(payload.image) + len(payload.mask),
         strategy=region.plan.strategy.value,
         region=region.plan.box,

@@ -44,6 +44,7 @@ class Settings:
     idempotency_expiry_seconds: int = 15 * 24 * 3600
     hd_strategy: HdStrategy = HdStrategy.AUTO
     hd_crop_margin_px: int = 128
+    hd_resize_limit_px: int = 2048
     mask_dilation_px: int = 0
     feather_px: int = 0
     png_compress_level: int = 1
@@ -70,6 +71,7 @@ class Settings:
             ),
             hd_strategy=_hd_strategy(env, "HD_STRATEGY"),
             hd_crop_margin_px=_integer(env, "HD_CROP_MARGIN_PX", default=128, minimum=0, maximum=4096),
+            hd_resize_limit_px=_resize_limit(env, "HD_RESIZE_LIMIT_PX"),
             mask_dilation_px=_integer(env, "MASK_DILATION_PX", default=0, minimum=0, maximum=256),
             feather_px=_integer(env, "FEATHER_PX", default=0, minimum=0, maximum=64),
             png_compress_level=_integer(env, "PNG_COMPRESS_LEVEL", default=1, minimum=0, maximum=9),
@@ -121,6 +123,13 @@ def _hd_strategy(env: Mapping[str, str], name: str) -> HdStrategy:
     except ValueError:
         choices = ", ".join(strategy.value for strategy in HdStrategy)
         raise SettingsError(f"environment variable {name} must be one of {choices}; got {value!r}") from None
+
+
+def _resize_limit(env: Mapping[str, str], name: str) -> int:
+    value = _integer(env, name, default=2048, minimum=0, maximum=16_000)
+    if 0 < value < 256:
+        raise SettingsError(f"environment variable {name} must be 0 (no limit) or at least 256, got {value}")
+    return value
 
 
 def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:

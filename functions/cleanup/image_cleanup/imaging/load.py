@@ -20,6 +20,7 @@ from .limits import Limits, check_memory
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
 MASK_THRESHOLD = 127  # mask values above this are removed: white (or opaque) = remove
+_BINARY = [255 if value > MASK_THRESHOLD else 0 for value in range(256)]
 _ORIENTATION = 0x0112
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -192,13 +193,16 @@ def load_mask(
     cannot line up with the photo and is refused. ``dilation_px`` grows the removed area.
     """
     opened = _open(data, name, limits.max_image_pixels)
-    mask = ImageOps.exif_transpose(opened)
+    # Copies are made only where a step changes the pixels: a mask is as large as its photo.
+    mask = opened if opened.getexif().get(_ORIENTATION, 1) == 1 else ImageOps.exif_transpose(opened)
     if _has_alpha(mask):
         alpha = mask.convert("RGBA").getchannel("A")
         grey = alpha if alpha.getextrema() != (255, 255) else mask.convert("L")
     else:
-        grey = _eight_bit(mask).convert("L")
-    binary = grey.point(lambda value: 255 if value > MASK_THRESHOLD else 0)
+        grey = _eight_bit(mask)
+        grey = grey if grey.mode == "L" else grey.convert("L")
+    del opened, mask
+    binary = grey.point(_BINARY)
     if binary.size != image_size:
         (mw, mh), (iw, ih) = binary.size, image_size
         if not same_aspect(binary.size, image_size):
@@ -269,4 +273,4 @@ def load_answer(data: bytes, expected_size: tuple[int, int]) -> Image.Image:
             ErrorCode.API_BAD_RESPONSE,
             f"the API answered with a {aw}x{ah} image for a {ew}x{eh} request",
         )
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")

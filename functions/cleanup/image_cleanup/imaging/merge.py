@@ -25,11 +25,13 @@ def compose_into(
     """Paste the API's pixels into ``original`` (in place) only where the mask says so, within ``box``.
 
     ``cleaned`` has the box's size. Every pixel outside the mask (outside its feather band, if any)
-    keeps the original's exact value; an RGBA original keeps its alpha channel everywhere.
+    keeps the original's exact value; an RGBA original keeps its alpha channel everywhere. Pasting
+    through the mask is what ``Image.composite`` does on a copy: done in place, no copy of the photo.
     """
-    region = original.crop(box)
-    region_mask = feathered(mask.crop(box), feather_px)
-    colour = Image.composite(cleaned.convert("RGB"), region.convert("RGB"), region_mask)
+    whole = box == (0, 0, *original.size)
+    region_mask = feathered(mask if whole else mask.crop(box), feather_px)
+    source = cleaned if cleaned.mode == "RGB" else cleaned.convert("RGB")
     if original.mode == "RGBA":
-        colour.putalpha(region.getchannel("A"))
-    original.paste(colour, box[:2])
+        source = source.convert("RGBA")
+        source.putalpha(original.getchannel("A") if whole else original.crop(box).getchannel("A"))
+    original.paste(source, box, region_mask)
