@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..errors import ErrorCode, PermanentError
 
 BASE_MB = 125.0  # the interpreter, the layer's libraries and the clients, before any image
-MB_PER_MEGAPIXEL = 15.6
+MB_PER_MEGAPIXEL = 14.6  # worst case measured: 64 MP JPEG, 40 % mask, 1,064 MB
 MB_PER_UPLOADED_MB = 1.4
 HEADROOM = 0.9
 
