@@ -7,7 +7,7 @@ PYTEST := $(BIN)/python -m pytest
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo local loadtest bench bench-memory lint test test-unit test-integration test-e2e test-infra deploy clean
+.PHONY: help venv demo local loadtest backfill bench bench-memory lint test test-unit test-integration test-e2e test-infra deploy clean
 
 help:
 	@echo "make demo    run the whole pipeline locally on a sample pair; result in out/"
@@ -16,6 +16,7 @@ help:
 	@echo "make loadtest 500 pairs through the local stack with faults and a quota; report in out/"
 	@echo "make bench   our handler against the naive reference; table in bench/results/"
 	@echo "make bench-memory  peak memory against pixels (the function's memory budget)"
+	@echo "make backfill BUCKET=... QUEUE_URL=... [PREFIX=...] [DRY_RUN=1]  queue what is already in a bucket"
 	@echo "make deploy  sam build && sam deploy --guided"
 
 $(STAMP): requirements-dev.txt layers/requirements.txt
@@ -37,13 +38,21 @@ loadtest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --out bench/results/latest.json
 
+# make backfill BUCKET=<input bucket> QUEUE_URL=<intake queue url> [PREFIX=<prefix>] [DRY_RUN=1]
+backfill: $(STAMP)
+	@test -n "$(BUCKET)" -a -n "$(QUEUE_URL)" || { echo "usage: make backfill BUCKET=... QUEUE_URL=... [PREFIX=...] [DRY_RUN=1]" >&2; exit 2; }
+	PYTHONPATH=functions/cleanup $(BIN)/python -m ops.backfill --bucket "$(BUCKET)" --queue-url "$(QUEUE_URL)" \
+		$(if $(PREFIX),--prefix "$(PREFIX)") $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run) \
+		$(if $(RESULTS_BUCKET),--results-bucket "$(RESULTS_BUCKET)") $(if $(MASK_SUFFIX),--mask-suffix "$(MASK_SUFFIX)") \
+		$(if $(OUTPUT_FORMAT),--output-format "$(OUTPUT_FORMAT)")
+
 bench-memory: $(STAMP)
 	$(BIN)/python -m bench.memory --out bench/results/memory.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy functions/cleanup local tests bench
+	$(BIN)/mypy functions/cleanup local tests bench ops
 
 test-unit: $(STAMP)
 	$(PYTEST) tests/unit -q

@@ -3,7 +3,8 @@
 #
 #   lint-template  cfn-lint + `sam validate --lint` on template.yaml (offline), zero findings
 #   checkov        checkov on template.yaml, zero failed checks (skips live in resource Metadata)
-#   build          `sam build` into .aws-sam/ (no Docker), then tests/infra/check_build.py
+#   build          `sam build` into .aws-sam/ (no Docker), then tests/infra/check_build.py;
+#                  HEIC=1 adds HEIC/HEIF reading to the layer (pillow-heif: GPLv2 wheels)
 #   infra-check    all three
 #   infra-tools    create both tool venvs;  infra-clean  remove .aws-sam/
 #
@@ -20,6 +21,9 @@ AWS_DEFAULT_REGION ?= us-east-1
 export AWS_DEFAULT_REGION
 SAM_CLI_TELEMETRY := 0
 export SAM_CLI_TELEMETRY
+# `make build HEIC=1`: the layer's Makefile (run by sam build) adds HEIC support.
+HEIC ?=
+export HEIC
 
 INFRA_TEMPLATE := $(INFRA_ROOT)/template.yaml
 INFRA_BUILD_DIR := $(INFRA_ROOT)/.aws-sam/build

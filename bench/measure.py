@@ -19,7 +19,8 @@ from typing import Any
 
 import requests
 
-from local.lambda_events import s3_notification, sqs_record
+from local.lambda_events import sqs_record
+from ops.s3_events import s3_notification
 
 _calls: list[dict[str, float]] = []
 _original_send = requests.Session.send

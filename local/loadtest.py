@@ -21,8 +21,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from local.lambda_events import s3_notification
 from local.stack import LocalStack
+from ops.s3_events import s3_notification
 
 
 @dataclass

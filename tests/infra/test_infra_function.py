@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from image_cleanup.settings import OUTPUT_FORMATS
 from tests.infra.template_loader import TEMPLATE_PATH, resolve
 
 REPOSITORY = TEMPLATE_PATH.parent
@@ -90,13 +91,13 @@ def test_parameter_default_matches_the_contract(template: dict[str, Any], name: 
     assert default == expected
 
 
-def test_output_format_allows_png_webp_and_jpeg(template: dict[str, Any]) -> None:
-    """Given the cleanup API's output formats,
+def test_output_format_allows_what_the_function_accepts(template: dict[str, Any]) -> None:
+    """Given the function's OUTPUT_FORMAT values (png, webp, jpeg, and source),
     when OutputFormat's allowed values are read,
-    then they are exactly png, webp and jpeg."""
+    then they are exactly those."""
     allowed = template["Parameters"]["OutputFormat"]["AllowedValues"]
 
-    assert sorted(allowed) == ["jpeg", "png", "webp"]
+    assert sorted(allowed) == sorted(OUTPUT_FORMATS)
 
 
 def test_handler_and_code_root_match_the_function_package(function_properties: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ import io
 from PIL import Image, ImageCms
 
 from image_cleanup.imaging import encode as encoding
-from image_cleanup.imaging.hd_strategy import HdStrategy, answer_type, plan_request
+from image_cleanup.imaging.hd_strategy import HdStrategy, Plan, answer_type, plan_request
 from image_cleanup.imaging.load import LoadedImage
 from tests.images import noise
 
@@ -70,19 +70,19 @@ def test_a_jpeg_upload_is_answered_in_jpeg_and_any_other_in_png() -> None:
     assert answer_type(loaded("WEBP")) == "png"
 
 
+def twelve_mp_plan(mask_bbox: tuple[int, int, int, int], resize_limit: int) -> Plan:
+    plan = plan_request(
+        HdStrategy.AUTO, (4000, 3000), mask_bbox, max_pixels=16_000_000, margin=128, resize_limit=resize_limit
+    )
+    assert plan is not None
+    return plan
+
+
 def test_a_large_masked_area_is_sent_at_the_resize_limit() -> None:
     # Given a 12-megapixel photo whose mask covers most of it
-    plan = plan_request(
-        HdStrategy.AUTO,
-        (4000, 3000),
-        (500, 400, 3500, 2600),
-        max_pixels=16_000_000,
-        margin=128,
-        resize_limit=2048,
-    )
+    plan = twelve_mp_plan((500, 400, 3500, 2600), resize_limit=2048)
     # When the request is planned with a 2,048-pixel limit
     # Then the crop around the mask is sent scaled so its longest side is the limit
-    assert plan is not None
     assert plan.box == (372, 272, 3628, 2728)
     assert max(plan.sent_size) == 2048
     assert not plan.whole
@@ -90,32 +90,16 @@ def test_a_large_masked_area_is_sent_at_the_resize_limit() -> None:
 
 def test_a_small_masked_area_is_sent_at_full_resolution_whatever_the_limit() -> None:
     # Given a small object in a 12-megapixel photo
-    plan = plan_request(
-        HdStrategy.AUTO,
-        (4000, 3000),
-        (1000, 1000, 1200, 1100),
-        max_pixels=16_000_000,
-        margin=128,
-        resize_limit=2048,
-    )
+    plan = twelve_mp_plan((1000, 1000, 1200, 1100), resize_limit=2048)
     # When the request is planned
     # Then its crop is under the limit and sent as it is
-    assert plan is not None
     assert plan.scale == 1.0
     assert plan.sent_size == (456, 356)
 
 
 def test_without_a_limit_a_large_area_is_sent_whole_at_full_resolution() -> None:
     # Given the same large mask and no resize limit (HD_RESIZE_LIMIT_PX=0)
-    plan = plan_request(
-        HdStrategy.AUTO,
-        (4000, 3000),
-        (500, 400, 3500, 2600),
-        max_pixels=16_000_000,
-        margin=128,
-        resize_limit=0,
-    )
+    plan = twelve_mp_plan((500, 400, 3500, 2600), resize_limit=0)
     # When the request is planned
     # Then the whole image is sent as it is (the crop would cover more than half of it)
-    assert plan is not None
     assert (plan.whole, plan.scale, plan.sent_size) == (True, 1.0, (4000, 3000))

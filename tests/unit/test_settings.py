@@ -186,7 +186,7 @@ def test_error_message_shows_the_bad_value() -> None:
     # Given an unknown output format
     # When settings are parsed
     # Then the message lists the accepted formats and the value received
-    with pytest.raises(SettingsError, match=r"png, webp, jpeg; got 'bmp'"):
+    with pytest.raises(SettingsError, match=r"png, webp, jpeg, source; got 'bmp'"):
         Settings.from_env(env(OUTPUT_FORMAT="bmp"))
 
 

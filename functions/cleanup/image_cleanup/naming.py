@@ -1,7 +1,8 @@
 """The naming rule that pairs an image with its mask, and where results and error reports go.
 
 The mask of image ``<prefix>/<stem>.<ext>`` is ``<prefix>/<stem><suffix>.<ext2>`` in the same bucket;
-extensions ``.png .jpg .jpeg .webp`` in any letter case. Everything else is not ours and is ignored.
+extensions ``.png .jpg .jpeg .webp .avif .heic .heif`` in any letter case. Everything else is not
+ours and is ignored.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from enum import StrEnum
 
 from .errors import ErrorCode, PermanentError
 
-IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp"})
+# HEIC/HEIF keys are always ours: without the layer's HEIC support they get a report saying so.
+IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "avif", "heic", "heif"})
 # "The object key name is a sequence of Unicode characters with UTF-8 encoding of up to 1,024 bytes
 # long." (S3 User Guide). A result key always fits: it is at most the stem plus ".webp", and the mask
 # key (stem, suffix, dot, extension) is longer and exists. An error report's ".error.json" can be up to

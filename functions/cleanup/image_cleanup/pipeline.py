@@ -271,30 +271,36 @@ class Pipeline:
             merge.compose_into(loaded.image, cleaned, mask, region.plan.box, self._settings.feather_px)
 
     # -- 7 encode --------------------------------------------------------------------------------------
-    def _encode(self, loaded: load.LoadedImage, timer: StageTimer) -> tuple[bytes, str]:
+    def _encode(self, loaded: load.LoadedImage, timer: StageTimer) -> tuple[bytes, str, str]:
+        """The result's bytes, content type and format (``source``: the upload's own format)."""
         settings = self._settings
+        fmt = encoding.result_format(settings.output_format, loaded.source_format)
+        same_jpeg = settings.output_format == "source" and fmt == "jpeg"
         with timer.stage("write"):
-            return encoding.encode_output(
+            body, content_type = encoding.encode_output(
                 loaded.image,
-                settings.output_format,
+                fmt,
                 loaded.icc_profile,
                 loaded.exif,
                 png_compress_level=settings.png_compress_level,
+                jpeg_qtables=loaded.jpeg_qtables if same_jpeg else None,
+                jpeg_subsampling=loaded.jpeg_subsampling if same_jpeg else None,
             )
+        return body, content_type, fmt
 
     # -- 8 write ---------------------------------------------------------------------------------------
     def _write(
         self,
         pair: Pair,
         size: tuple[int, int],
-        encoded: tuple[bytes, str],
+        encoded: tuple[bytes, str, str],
         call: _Call | None,
         timer: StageTimer,
     ) -> PairSummary:
         """The result stored (with its provenance); the pair's summary."""
-        body, content_type = encoded
+        body, content_type, fmt = encoded
         with timer.stage("write"):
-            stored = self._results.store_result(pair, body, content_type)
+            stored = self._results.store_result(pair, body, content_type, fmt)
         return PairSummary(
             "succeeded",
             *_sources(pair),

@@ -4,7 +4,7 @@ exactly these sources (both ETags) is already there, and the provenance every wr
 from __future__ import annotations
 
 from .errors import PermanentError
-from .naming import check_key_length, error_report_key, result_key
+from .naming import RESULT_EXTENSIONS, check_key_length, error_report_key, result_key
 from .observability import Metric, count, logger
 from .outcome import SOURCE_IMAGE_ETAG, SOURCE_MASK_ETAG, ErrorReport, PairSummary, StoredAt, provenance
 from .pairing import Pair
@@ -21,11 +21,15 @@ class ResultsBucket:
 
     def already_done(self, pair: Pair) -> PairSummary | None:
         """The outcome already stored for exactly these sources, if any: the guard of last resort (no
-        STATE_TABLE, or an expired idempotency record)."""
-        for status, key in (
-            ("succeeded", result_key(pair.prefix, pair.stem, self._format)),
-            ("failed", error_report_key(pair.prefix, pair.stem)),
-        ):
+        STATE_TABLE, or an expired idempotency record). One listing of ``<prefix><stem>.`` finds the
+        candidates (with OUTPUT_FORMAT=source the result may be in any format); only those are read."""
+        formats = RESULT_EXTENSIONS if self._format == "source" else {self._format: ""}
+        candidates = {result_key(pair.prefix, pair.stem, fmt): "succeeded" for fmt in formats}
+        candidates[error_report_key(pair.prefix, pair.stem)] = "failed"
+        listed = {item.key for item in self._storage.list_prefix(self.bucket, f"{pair.prefix}{pair.stem}.")}
+        for key, status in candidates.items():
+            if key not in listed:
+                continue
             found = self._storage.metadata(self.bucket, key)
             if (
                 found is not None
@@ -47,8 +51,8 @@ class ResultsBucket:
                 )
         return None
 
-    def store_result(self, pair: Pair, body: bytes, content_type: str) -> StoredAt:
-        key = result_key(pair.prefix, pair.stem, self._format)
+    def store_result(self, pair: Pair, body: bytes, content_type: str, fmt: str) -> StoredAt:
+        key = result_key(pair.prefix, pair.stem, fmt)
         self._storage.write(self.bucket, key, body, content_type, _provenance(pair))
         return StoredAt(self.bucket, key, content_type)
 

@@ -14,10 +14,10 @@ from urllib.parse import urlparse
 
 from .imaging.hd_strategy import HdStrategy
 
-OutputFormat = Literal["png", "webp", "jpeg"]
+OutputFormat = Literal["png", "webp", "jpeg", "source"]
 
 DEFAULT_CLEANUP_API_URL = "https://api.novita.ai/v3/cleanup"
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "webp", "jpeg")
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "webp", "jpeg", "source")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -113,7 +113,7 @@ def _output_format(env: Mapping[str, str], name: str) -> OutputFormat:
     for fmt in OUTPUT_FORMATS:
         if fmt == value:
             return fmt
-    raise SettingsError(f"environment variable {name} must be one of png, webp, jpeg; got {value!r}")
+    raise SettingsError(f"environment variable {name} must be one of png, webp, jpeg, source; got {value!r}")
 
 
 def _hd_strategy(env: Mapping[str, str], name: str) -> HdStrategy:

@@ -62,14 +62,31 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
+# OUTPUT_FORMAT=source: the upload's own format when it is one of these, else PNG.
+_SOURCE_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
+
+
+def result_format(setting: str, source_format: str) -> str:
+    """The result's format: ``OUTPUT_FORMAT``, or with ``source`` the upload's (PNG for AVIF/HEIC)."""
+    if setting == "source":
+        return _SOURCE_FORMATS.get(source_format, "png")
+    return setting
+
+
 def encode_output(
     image: Image.Image,
     output_format: str,
     icc_profile: bytes | None = None,
     exif: bytes | None = None,
     png_compress_level: int = OUTPUT_PNG_COMPRESS_LEVEL,
+    jpeg_qtables: list[list[int]] | None = None,
+    jpeg_subsampling: int | None = None,
 ) -> tuple[bytes, str]:
-    """Encode the result, carrying the ICC profile and EXIF (orientation reset); return bytes and type."""
+    """Encode the result, carrying the ICC profile and EXIF (orientation reset); return bytes and type.
+
+    A JPEG result with ``jpeg_qtables`` (and subsampling) is written with those quantization tables: a
+    JPEG upload's own, so the result stays near the upload's size and quality (``OUTPUT_FORMAT=source``).
+    """
     if output_format == "png":
         return png(image, png_compress_level, icc_profile, exif), CONTENT_TYPES[output_format]
     extra: dict[str, bytes] = {}
@@ -86,7 +103,12 @@ def encode_output(
             # JPEG has no alpha: flatten on white, the usual background of product shots.
             flat = Image.new("RGB", image.size, (255, 255, 255))
             flat.paste(image, mask=image.getchannel("A"))
-        flat.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True, **extra)
+        options: dict[str, Any] = {"quality": JPEG_QUALITY}
+        if jpeg_qtables:
+            options = {"qtables": jpeg_qtables}
+            if jpeg_subsampling is not None:
+                options["subsampling"] = jpeg_subsampling
+        flat.convert("RGB").save(buffer, format="JPEG", optimize=True, **options, **extra)
     else:
         raise ValueError(f"unknown output format {output_format!r}")
     return buffer.getvalue(), CONTENT_TYPES[output_format]

@@ -178,11 +178,11 @@ def region_to_send(
 
 
 def answer_type(loaded: LoadedImage) -> str:
-    """What the provider is asked to answer in. Its pixels are used only inside the mask: for a JPEG
-    upload, whose own compression already bounds the detail there, a JPEG answer (quality 90 at the
-    provider) is about 6x smaller and 30x cheaper to encode than PNG, and costs nothing visible; any
-    other upload gets a lossless PNG answer."""
-    return "jpeg" if loaded.source_format == "JPEG" else "png"
+    """What the provider is asked to answer in. Its pixels are used only inside the mask: for a lossy
+    upload (JPEG, AVIF, HEIC), whose own compression already bounds the detail there, a JPEG answer
+    (quality 90 at the provider) is about 6x smaller and 30x cheaper to encode than PNG, and costs
+    nothing visible; any other upload gets a lossless PNG answer."""
+    return "jpeg" if loaded.lossy else "png"
 
 
 def build_payload(
@@ -201,7 +201,7 @@ def build_payload(
     region_mask = mask if plan.whole else mask.crop(plan.box)
     if plan.scale < 1.0:
         region = region.resize(plan.sent_size, Image.Resampling.LANCZOS)
-    image_bytes, sent_size = encode_payload(region, name, limits, lossy_source=loaded.source_format == "JPEG")
+    image_bytes, sent_size = encode_payload(region, name, limits, lossy_source=loaded.lossy)
     if region_mask.size != sent_size:
         region_mask = region_mask.resize(sent_size, Image.Resampling.NEAREST)
     return Payload(image_bytes, encode_mask_payload(region_mask), sent_size, False)

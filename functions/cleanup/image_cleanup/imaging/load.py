@@ -18,7 +18,28 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from ..errors import ErrorCode, PermanentError
 from .limits import Limits, check_memory
 
-ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
+# What the provider accepts, and answers in.
+PROVIDER_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
+
+
+def _heif_support() -> bool:
+    """HEIC/HEIF reading, when the layer was built with it (``make build HEIC=1``): pillow-heif's wheels
+    bundle x265 (GPLv2), so it is not in the default layer."""
+    try:
+        import pillow_heif  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+HEIF_SUPPORTED = _heif_support()
+# What uploads may be: the provider's formats, AVIF (Pillow reads it itself), and HEIC/HEIF if built in.
+ALLOWED_FORMATS = PROVIDER_FORMATS | {"AVIF"} | ({"HEIF"} if HEIF_SUPPORTED else set())
+# Uploads whose own compression is lossy: a region of them is sent, and answered, as JPEG.
+LOSSY_FORMATS = frozenset({"JPEG", "AVIF", "HEIF"})
+_ACCEPTED = "PNG, JPEG, WEBP, AVIF" + (", HEIC" if HEIF_SUPPORTED else "")
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs")
 MASK_THRESHOLD = 127  # mask values above this are removed: white (or opaque) = remove
 _BINARY = [255 if value > MASK_THRESHOLD else 0 for value in range(256)]
 _ORIENTATION = 0x0112
@@ -34,9 +55,10 @@ Image.MAX_IMAGE_PIXELS = Limits().max_image_pixels
 class LoadedImage:
     """The photo as the pipeline works on it: upright, RGB or RGBA, 8 bits per channel.
 
-    ``pristine`` means the uploaded bytes decode to exactly ``image`` (no rotation, no mode change),
-    so they can be sent to the API untouched. ``icc_profile`` and ``exif`` (orientation reset to 1)
-    are carried to the output.
+    ``pristine`` means the uploaded bytes are in a format the provider accepts and decode to exactly
+    ``image`` (no rotation, no mode change), so they can be sent to the API untouched. ``icc_profile``
+    and ``exif`` (orientation reset to 1) are carried to the output; ``jpeg_qtables`` and
+    ``jpeg_subsampling`` are a JPEG upload's own, for a JPEG result near the upload's size.
     """
 
     image: Image.Image
@@ -45,6 +67,12 @@ class LoadedImage:
     icc_profile: bytes | None
     exif: bytes | None
     frames: int
+    jpeg_qtables: list[list[int]] | None = None
+    jpeg_subsampling: int | None = None
+
+    @property
+    def lossy(self) -> bool:
+        return self.source_format in LOSSY_FORMATS
 
 
 @contextmanager
@@ -64,10 +92,7 @@ def _open(data: bytes, name: str, max_pixels: int, memory: tuple[int, int] | Non
         with _bombs_are_errors():
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
-                raise PermanentError(
-                    ErrorCode.UNSUPPORTED_FORMAT,
-                    f"{name} is {image.format or 'an unknown format'}; accepted formats are PNG, JPEG, WEBP",
-                )
+                raise _unsupported(name, data, image.format)
             width, height = image.size
             if width * height > max_pixels:
                 raise PermanentError(
@@ -79,10 +104,7 @@ def _open(data: bytes, name: str, max_pixels: int, memory: tuple[int, int] | Non
                 check_memory(name, width, height, upload_bytes, memory_mb)
             image.load()
     except UnidentifiedImageError:
-        raise PermanentError(
-            ErrorCode.UNSUPPORTED_FORMAT,
-            f"{name} is not a recognised image; accepted formats are PNG, JPEG, WEBP",
-        ) from None
+        raise _unsupported(name, data, None) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow's text gives the claimed pixel count ("Image size (N pixels) exceeds limit ...").
         raise PermanentError(
@@ -94,6 +116,23 @@ def _open(data: bytes, name: str, max_pixels: int, memory: tuple[int, int] | Non
             ErrorCode.CORRUPT_IMAGE, f"{name} could not be decoded: {type(exc).__name__}"
         ) from None
     return image
+
+
+def _unsupported(name: str, data: bytes, found: str | None) -> PermanentError:
+    """UNSUPPORTED_FORMAT, saying how to enable HEIC when that is what was uploaded."""
+    if not HEIF_SUPPORTED and (found == "HEIF" or _is_heif(data)):
+        return PermanentError(
+            ErrorCode.UNSUPPORTED_FORMAT,
+            f"{name} is HEIC/HEIF, which this deployment cannot read: build the layer with HEIC "
+            "support (make build HEIC=1; pillow-heif, GPLv2) or upload JPEG, PNG, WEBP or AVIF",
+        )
+    what = f"is {found}" if found else "is not a recognised image"
+    return PermanentError(ErrorCode.UNSUPPORTED_FORMAT, f"{name} {what}; accepted formats are {_ACCEPTED}")
+
+
+def _is_heif(data: bytes) -> bool:
+    """An ISO base media file whose brands name HEVC-coded HEIF (iPhone photos), by its ftyp box."""
+    return data[4:8] == b"ftyp" and any(brand in data[8:40] for brand in _HEIF_BRANDS)
 
 
 def same_aspect(size: tuple[int, int], other: tuple[int, int]) -> bool:
@@ -174,12 +213,35 @@ def load_image(data: bytes, name: str, limits: Limits, upload_bytes: int | None 
     if image.mode != target:
         image = image.convert(target)
     pristine = (
-        orientation == 1
+        source_format in PROVIDER_FORMATS
+        and orientation == 1
         and source_mode == "RGB"
         and frames == 1
         and (source_format != "PNG" or _png_bit_depth(data) == 8)
     )
-    return LoadedImage(image, source_format, pristine, icc if isinstance(icc, bytes) else None, exif, frames)
+    qtables, subsampling = _jpeg_encoding(opened)
+    return LoadedImage(
+        image,
+        source_format,
+        pristine,
+        icc if isinstance(icc, bytes) else None,
+        exif,
+        frames,
+        qtables,
+        subsampling,
+    )
+
+
+def _jpeg_encoding(opened: Image.Image) -> tuple[list[list[int]] | None, int | None]:
+    """A JPEG's quantization tables and chroma subsampling (as Pillow's JPEG encoder takes them)."""
+    if opened.format != "JPEG":
+        return None, None
+    from PIL import JpegImagePlugin  # noqa: PLC0415 - loaded already: the image is a JPEG
+
+    tables = getattr(opened, "quantization", None)
+    qtables = [list(tables[index]) for index in sorted(tables)] if tables else None
+    sampling = JpegImagePlugin.get_sampling(opened)
+    return qtables, (sampling if sampling in (0, 1, 2) else None)
 
 
 def load_mask(
@@ -245,7 +307,7 @@ def load_answer(data: bytes, expected_size: tuple[int, int]) -> Image.Image:
     try:
         with _bombs_are_errors():
             image = Image.open(io.BytesIO(data))
-            if image.format not in ALLOWED_FORMATS:
+            if image.format not in PROVIDER_FORMATS:
                 raise PermanentError(
                     ErrorCode.API_BAD_RESPONSE, f"the API answered with format {image.format}"
                 )

@@ -1,0 +1,219 @@
+"""``make backfill``: clean what is already in a bucket, through the same queue as live uploads.
+
+Lists the input bucket (paginated, any size; optionally one prefix), pairs images and masks by the
+naming rule, and for every complete pair puts one message on the intake queue, shaped like the S3
+notification the bucket would have sent for its mask, in batches of 10. The function then does the
+work with the same quota, idempotency, dead-letter queue and events as for live uploads.
+
+A pair whose result (or error report) already carries both source ETags is skipped, so a second run
+queues nothing that would be paid for. Lone images and masks, ambiguous stems and keys that are not
+images or masks are counted, not queued. ``--dry-run`` queues nothing and prints the same counts.
+It honours ``AWS_ENDPOINT_URL`` (the local stack) and the usual AWS credential chain.
+
+    PYTHONPATH=functions/cleanup python -m ops.backfill --bucket <input bucket> \
+        --queue-url <intake queue url> [--prefix p/] [--dry-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import boto3
+from botocore.config import Config
+
+# The function's own naming rule and provenance names (PYTHONPATH includes functions/cleanup).
+from image_cleanup.naming import RESULT_EXTENSIONS, Role, error_report_key, parse_key, result_key
+from image_cleanup.outcome import SOURCE_IMAGE_ETAG, SOURCE_MASK_ETAG
+from ops.s3_events import s3_notification
+
+BATCH = 10  # SendMessageBatch takes at most 10 entries
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
+
+
+@dataclass(frozen=True)
+class Listed:
+    key: str
+    etag: str
+    size: int
+
+
+@dataclass
+class Counts:
+    """What a run found and did; ``line()`` is its one summary line."""
+
+    listed: int = 0
+    queued: int = 0
+    done: int = 0
+    incomplete: int = 0
+    ambiguous: int = 0
+    ignored: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def line(self, dry_run: bool) -> str:
+        verb = "would queue" if dry_run else "queued"
+        failed = f", {len(self.failed)} could not be queued" if self.failed else ""
+        return (
+            f"backfill: {self.listed} objects listed; {verb} {self.queued} pairs, skipped {self.done} as "
+            f"done, {self.incomplete} incomplete, {self.ambiguous} ambiguous, {self.ignored} ignored{failed}"
+        )
+
+
+@dataclass
+class _Stem:
+    images: list[Listed] = field(default_factory=list)
+    masks: list[Listed] = field(default_factory=list)
+
+
+def list_objects(s3: Any, bucket: str, prefix: str, progress: Callable[[int], None]) -> Iterator[Listed]:
+    """Every object under ``prefix``, page by page (1,000 keys a page), reporting progress."""
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            count += 1
+            yield Listed(item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+        progress(count)
+
+
+def group(objects: Iterable[Listed], mask_suffix: str, counts: Counts) -> dict[tuple[str, str], _Stem]:
+    """Images and masks by (prefix, stem), by the naming rule; other keys are counted as ignored."""
+    stems: dict[tuple[str, str], _Stem] = defaultdict(_Stem)
+    for listed in objects:
+        counts.listed += 1
+        parsed = parse_key(listed.key, mask_suffix)
+        if parsed is None:
+            counts.ignored += 1
+            continue
+        stem = stems[(parsed.prefix, parsed.stem)]
+        (stem.images if parsed.role is Role.IMAGE else stem.masks).append(listed)
+    return stems
+
+
+def _done(
+    s3: Any, results_bucket: str, results: set[str], prefix: str, stem: str, pair: _Stem, output_format: str
+) -> bool:
+    """Whether the results bucket holds a result or report for exactly these sources (both ETags)."""
+    formats = RESULT_EXTENSIONS if output_format == "source" else {output_format: ""}
+    keys = [result_key(prefix, stem, fmt) for fmt in formats] + [error_report_key(prefix, stem)]
+    image, mask = pair.images[0], pair.masks[0]
+    for key in keys:
+        if key not in results:
+            continue
+        metadata = s3.head_object(Bucket=results_bucket, Key=key).get("Metadata", {})
+        if metadata.get(SOURCE_IMAGE_ETAG) == image.etag and metadata.get(SOURCE_MASK_ETAG) == mask.etag:
+            return True
+    return False
+
+
+def send(sqs: Any, queue_url: str, bodies: list[tuple[str, str]], counts: Counts) -> None:
+    """Send ``(mask key, body)`` messages in batches of 10; entries SQS refuses are retried once."""
+    for start in range(0, len(bodies), BATCH):
+        batch = bodies[start : start + BATCH]
+        entries = [{"Id": str(index), "MessageBody": body} for index, (_, body) in enumerate(batch)]
+        for attempt in range(2):
+            failed = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
+            refused = {entry["Id"] for entry in failed}
+            counts.queued += len(entries) - len(refused)
+            entries = [entry for entry in entries if entry["Id"] in refused]
+            if not entries:
+                break
+            if attempt == 1:
+                counts.failed.extend(batch[int(entry["Id"])][0] for entry in entries)
+
+
+def backfill(
+    *,
+    bucket: str,
+    queue_url: str,
+    prefix: str = "",
+    results_bucket: str | None = None,
+    mask_suffix: str = "_mask",
+    output_format: str = "png",
+    dry_run: bool = False,
+    region: str | None = None,
+    log: TextIO = sys.stderr,
+    s3: Any = None,
+    sqs: Any = None,
+) -> Counts:
+    """Queue every complete pair under ``prefix`` of ``bucket`` that has no outcome yet."""
+    s3 = s3 or boto3.client("s3", config=_CONFIG)
+    sqs = sqs or boto3.client("sqs", config=_CONFIG)
+    region = region or s3.meta.region_name or "us-east-1"
+    # The template names the results bucket after the input bucket.
+    results_bucket = results_bucket or bucket.replace("-input-", "-results-", 1)
+    counts = Counts()
+
+    def progress(listed: int) -> None:
+        if listed and listed % 10_000 == 0:
+            print(f"backfill: {listed} objects listed so far", file=log, flush=True)
+
+    stems = group(list_objects(s3, bucket, prefix, progress), mask_suffix, counts)
+    results = {item.key for item in list_objects(s3, results_bucket, prefix, lambda _: None)}
+    complete: list[tuple[str, str, _Stem]] = []
+    for (stem_prefix, stem), pair in sorted(stems.items()):
+        if not pair.images or not pair.masks:
+            counts.incomplete += 1
+        elif len(pair.images) > 1 or len(pair.masks) > 1:
+            counts.ambiguous += 1
+        else:
+            complete.append((stem_prefix, stem, pair))
+    # Metadata reads for the pairs that may be done, sixteen at a time.
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        done = list(
+            pool.map(
+                lambda item: _done(s3, results_bucket, results, item[0], item[1], item[2], output_format),
+                complete,
+            )
+        )
+    bodies: list[tuple[str, str]] = []
+    for (_, _, pair), is_done in zip(complete, done, strict=True):
+        if is_done:
+            counts.done += 1
+            continue
+        mask = pair.masks[0]
+        event = s3_notification(
+            bucket, mask.key, region=region, size=mask.size, etag=mask.etag, configuration_id="backfill"
+        )
+        bodies.append((mask.key, json.dumps(event)))
+    if dry_run:
+        counts.queued = len(bodies)
+    else:
+        send(sqs, queue_url, bodies, counts)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--bucket", required=True, help="the input bucket")
+    parser.add_argument("--queue-url", required=True, help="the intake queue's URL (output IntakeQueueUrl)")
+    parser.add_argument("--prefix", default="", help="only keys under this prefix")
+    parser.add_argument(
+        "--results-bucket", help="default: the input bucket's name with -results- for -input-"
+    )
+    parser.add_argument("--mask-suffix", default="_mask", help="the deployment's MaskSuffix")
+    parser.add_argument("--output-format", default="png", help="the deployment's OutputFormat")
+    parser.add_argument("--dry-run", action="store_true", help="queue nothing; print the same counts")
+    args = parser.parse_args(argv)
+    counts = backfill(
+        bucket=args.bucket,
+        queue_url=args.queue_url,
+        prefix=args.prefix,
+        results_bucket=args.results_bucket,
+        mask_suffix=args.mask_suffix,
+        output_format=args.output_format,
+        dry_run=args.dry_run,
+    )
+    print(counts.line(args.dry_run), flush=True)
+    for key in counts.failed:
+        print(f"backfill: not queued: {key}", file=sys.stderr)
+    return 1 if counts.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
