@@ -83,6 +83,25 @@ def test_a_truncated_phone_photo_is_corrupt(fmt: str) -> None:
     assert refused.value.code in (ErrorCode.CORRUPT_IMAGE, ErrorCode.UNSUPPORTED_FORMAT)
 
 
+@pytest.mark.parametrize("fmt", ["AVIF", "HEIF"])
+def test_a_phone_photo_over_the_pixel_limit_is_refused_from_its_header(
+    fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an AVIF or HEIC photo of 320x240 = 76,800 pixels and a limit of 50,000 pixels
+    data = encode(noise((320, 240)), fmt, quality=90)
+    decoded: list[str] = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.format))
+    # When it is loaded
+    with pytest.raises(PermanentError) as refused:
+        loading.load_image(data, f"s3://in/bomb.{fmt.lower()}", Limits(max_image_pixels=50_000))
+    # Then it is IMAGE_TOO_LARGE naming the object, its pixels and the limit, and nothing was decoded
+    assert refused.value.code is ErrorCode.IMAGE_TOO_LARGE
+    assert f"s3://in/bomb.{fmt.lower()}" in refused.value.message
+    assert "76800 pixels" in refused.value.message
+    assert "50000" in refused.value.message
+    assert decoded == []
+
+
 def test_heic_without_the_layers_support_says_how_to_enable_it(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a deployment whose layer was built without HEIC support
     monkeypatch.setattr(loading, "HEIF_SUPPORTED", False)
