@@ -39,12 +39,7 @@ def png(
 ) -> bytes:
     """``image`` as PNG: fpng at ``FPNG_LEVEL`` (8-bit RGB or RGBA), else zlib ``level`` through Pillow."""
     if level != FPNG_LEVEL or image.mode not in ("RGB", "RGBA"):
-        extra: dict[str, bytes] = {}
-        if icc_profile:
-            extra["icc_profile"] = icc_profile
-        if exif:
-            extra["exif"] = exif
-        return encoded(image, format="PNG", compress_level=level, **extra)
+        return encoded(image, format="PNG", compress_level=level, **_metadata(icc_profile, exif))
     written: bytes = fpng.from_pil(image)
     chunks = []
     if icc_profile:
@@ -56,6 +51,16 @@ def png(
         return written
     header_end = len(_PNG_SIGNATURE) + 8 + 13 + 4  # signature, then IHDR: length, type, 13 bytes, CRC
     return b"".join((written[:header_end], *chunks, memoryview(written)[header_end:]))
+
+
+def _metadata(icc_profile: bytes | None, exif: bytes | None) -> dict[str, bytes]:
+    """Pillow's save options for the ICC profile and EXIF that are present."""
+    found: dict[str, bytes] = {}
+    if icc_profile:
+        found["icc_profile"] = icc_profile
+    if exif:
+        found["exif"] = exif
+    return found
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
@@ -89,11 +94,7 @@ def encode_output(
     """
     if output_format == "png":
         return png(image, png_compress_level, icc_profile, exif), CONTENT_TYPES[output_format]
-    extra: dict[str, bytes] = {}
-    if icc_profile:
-        extra["icc_profile"] = icc_profile
-    if exif:
-        extra["exif"] = exif
+    extra = _metadata(icc_profile, exif)
     buffer = io.BytesIO()
     if output_format == "webp":
         image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4, **extra)

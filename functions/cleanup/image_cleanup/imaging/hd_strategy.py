@@ -219,7 +219,7 @@ def encode_payload(
     """
     rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
     if not lossy_source:
-        png = encode_png(rgb) if rgb.mode == "RGB" else encoded(rgb, format="PNG", compress_level=1)
+        png = encode_png(rgb)  # fpng for RGB; greyscale through Pillow at the same level
         if len(png) <= limits.api_max_bytes:
             return png, rgb.size
     for _ in range(6):
