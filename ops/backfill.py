@@ -19,8 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -28,20 +27,17 @@ from typing import Any, TextIO
 import boto3
 from botocore.config import Config
 
-# The function's own naming rule and provenance names (PYTHONPATH includes functions/cleanup).
-from image_cleanup.naming import RESULT_EXTENSIONS, Role, error_report_key, parse_key, result_key
-from image_cleanup.outcome import SOURCE_IMAGE_ETAG, SOURCE_MASK_ETAG
+# The function's own naming rule, pairing, results check and settings (PYTHONPATH has functions/cleanup).
+from image_cleanup.aws.s3_storage import S3Storage
+from image_cleanup.naming import ParsedKey, Role, parse_key
+from image_cleanup.pairing import Ambiguous, Pair, resolve_pair
+from image_cleanup.ports import ListedObject
+from image_cleanup.results import ResultsBucket
+from image_cleanup.settings import SettingsError, mask_suffix_setting, output_format_setting
 from ops.s3_events import s3_notification
 
 BATCH = 10  # SendMessageBatch takes at most 10 entries
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 8})
-
-
-@dataclass(frozen=True)
-class Listed:
-    key: str
-    etag: str
-    size: int
 
 
 @dataclass
@@ -67,48 +63,51 @@ class Counts:
 
 @dataclass
 class _Stem:
-    images: list[Listed] = field(default_factory=list)
-    masks: list[Listed] = field(default_factory=list)
+    arrival: ParsedKey  # the first of its keys listed, as the function would see it arrive
+    images: list[ListedObject] = field(default_factory=list)
+    masks: list[ListedObject] = field(default_factory=list)
 
 
-def list_objects(s3: Any, bucket: str, prefix: str, progress: Callable[[int], None]) -> Iterator[Listed]:
+def list_objects(
+    s3: Any, bucket: str, prefix: str, progress: Callable[[int], None]
+) -> Iterator[ListedObject]:
     """Every object under ``prefix``, page by page (1,000 keys a page), reporting progress."""
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             count += 1
-            yield Listed(item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+            yield ListedObject(item["Key"], item["ETag"].strip('"'), int(item["Size"]))
         progress(count)
 
 
-def group(objects: Iterable[Listed], mask_suffix: str, counts: Counts) -> dict[tuple[str, str], _Stem]:
+def group(objects: Iterable[ListedObject], mask_suffix: str, counts: Counts) -> dict[tuple[str, str], _Stem]:
     """Images and masks by (prefix, stem), by the naming rule; other keys are counted as ignored."""
-    stems: dict[tuple[str, str], _Stem] = defaultdict(_Stem)
+    stems: dict[tuple[str, str], _Stem] = {}
     for listed in objects:
         counts.listed += 1
         parsed = parse_key(listed.key, mask_suffix)
         if parsed is None:
             counts.ignored += 1
             continue
-        stem = stems[(parsed.prefix, parsed.stem)]
+        stem = stems.setdefault((parsed.prefix, parsed.stem), _Stem(parsed))
         (stem.images if parsed.role is Role.IMAGE else stem.masks).append(listed)
     return stems
 
 
-def _done(
-    s3: Any, results_bucket: str, results: set[str], prefix: str, stem: str, pair: _Stem, output_format: str
-) -> bool:
-    """Whether the results bucket holds a result or report for exactly these sources (both ETags)."""
-    formats = RESULT_EXTENSIONS if output_format == "source" else {output_format: ""}
-    keys = [result_key(prefix, stem, fmt) for fmt in formats] + [error_report_key(prefix, stem)]
-    image, mask = pair.images[0], pair.masks[0]
-    for key in keys:
-        if key not in results:
-            continue
-        metadata = s3.head_object(Bucket=results_bucket, Key=key).get("Metadata", {})
-        if metadata.get(SOURCE_IMAGE_ETAG) == image.etag and metadata.get(SOURCE_MASK_ETAG) == mask.etag:
-            return True
-    return False
+def complete_pairs(
+    bucket: str, stems: Mapping[tuple[str, str], _Stem], mask_suffix: str, counts: Counts
+) -> list[Pair]:
+    """The stems the function would clean, decided by its own pairing rule; the others are counted."""
+    pairs: list[Pair] = []
+    for _, stem in sorted(stems.items()):
+        found = resolve_pair(bucket, stem.arrival, stem.images + stem.masks, mask_suffix)
+        if isinstance(found, Pair):
+            pairs.append(found)
+        elif isinstance(found, Ambiguous):
+            counts.ambiguous += 1
+        else:
+            counts.incomplete += 1
+    return pairs
 
 
 def send(sqs: Any, queue_url: str, bodies: list[tuple[str, str]], counts: Counts) -> None:
@@ -154,29 +153,19 @@ def backfill(
             print(f"backfill: {listed} objects listed so far", file=log, flush=True)
 
     stems = group(list_objects(s3, bucket, prefix, progress), mask_suffix, counts)
-    results = {item.key for item in list_objects(s3, results_bucket, prefix, lambda _: None)}
-    complete: list[tuple[str, str, _Stem]] = []
-    for (stem_prefix, stem), pair in sorted(stems.items()):
-        if not pair.images or not pair.masks:
-            counts.incomplete += 1
-        elif len(pair.images) > 1 or len(pair.masks) > 1:
-            counts.ambiguous += 1
-        else:
-            complete.append((stem_prefix, stem, pair))
-    # Metadata reads for the pairs that may be done, sixteen at a time.
+    pairs = complete_pairs(bucket, stems, mask_suffix, counts)
+    # The function's own "already done" check, over one listing of the results bucket; metadata is
+    # read only for the pairs that have an outcome there, sixteen at a time.
+    results = ResultsBucket(S3Storage(s3), results_bucket, output_format)
+    listed = {item.key for item in list_objects(s3, results_bucket, prefix, lambda _: None)}
     with ThreadPoolExecutor(max_workers=16) as pool:
-        done = list(
-            pool.map(
-                lambda item: _done(s3, results_bucket, results, item[0], item[1], item[2], output_format),
-                complete,
-            )
-        )
+        done = list(pool.map(lambda pair: results.already_done(pair, listed) is not None, pairs))
     bodies: list[tuple[str, str]] = []
-    for (_, _, pair), is_done in zip(complete, done, strict=True):
+    for pair, is_done in zip(pairs, done, strict=True):
         if is_done:
             counts.done += 1
             continue
-        mask = pair.masks[0]
+        mask = pair.mask
         event = s3_notification(
             bucket, mask.key, region=region, size=mask.size, etag=mask.etag, configuration_id="backfill"
         )
@@ -196,8 +185,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results-bucket", help="default: the input bucket's name with -results- for -input-"
     )
-    parser.add_argument("--mask-suffix", default="_mask", help="the deployment's MaskSuffix")
-    parser.add_argument("--output-format", default="png", help="the deployment's OutputFormat")
+    parser.add_argument(
+        "--mask-suffix",
+        type=_setting(mask_suffix_setting, "MASK_SUFFIX"),
+        default="_mask",
+        help="the deployment's MaskSuffix",
+    )
+    parser.add_argument(
+        "--output-format",
+        type=_setting(output_format_setting, "OUTPUT_FORMAT"),
+        default="png",
+        help="the deployment's OutputFormat",
+    )
     parser.add_argument("--dry-run", action="store_true", help="queue nothing; print the same counts")
     args = parser.parse_args(argv)
     counts = backfill(
@@ -213,6 +212,18 @@ def main(argv: list[str] | None = None) -> int:
     for key in counts.failed:
         print(f"backfill: not queued: {key}", file=sys.stderr)
     return 1 if counts.failed else 0
+
+
+def _setting(parse: Callable[[Mapping[str, str], str], str], name: str) -> Callable[[str], str]:
+    """An argparse type that reads a value as the function reads its environment variable ``name``."""
+
+    def read(value: str) -> str:
+        try:
+            return parse({name: value}, name)
+        except SettingsError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return read
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ops.backfill import Counts, Listed, group
+from image_cleanup.ports import ListedObject
+from ops.backfill import Counts, complete_pairs, group
 
 
 def test_a_listing_is_grouped_into_pairs_and_the_rest_is_counted() -> None:
@@ -10,7 +11,7 @@ def test_a_listing_is_grouped_into_pairs_and_the_rest_is_counted() -> None:
     keys = ["p/a.jpg", "p/a_mask.png", "p/b.jpg", "p/c.jpg", "p/c.png", "p/c_mask.png", "p/readme.txt"]
     counts = Counts()
     # When it is grouped with the default mask suffix
-    stems = group((Listed(key, "e", 1) for key in keys), "_mask", counts)
+    stems = group((ListedObject(key, "e", 1) for key in keys), "_mask", counts)
     # Then each stem holds its images and masks, and the text file is ignored
     assert {stem: (len(pair.images), len(pair.masks)) for (_, stem), pair in stems.items()} == {
         "a": (1, 1),
@@ -18,6 +19,10 @@ def test_a_listing_is_grouped_into_pairs_and_the_rest_is_counted() -> None:
         "c": (2, 1),
     }
     assert (counts.listed, counts.ignored) == (7, 1)
+    # And the function's pairing rule keeps one complete pair, one incomplete and one ambiguous stem
+    pairs = complete_pairs("in", stems, "_mask", counts)
+    assert [(pair.image.key, pair.mask.key) for pair in pairs] == [("p/a.jpg", "p/a_mask.png")]
+    assert (counts.incomplete, counts.ambiguous) == (1, 1)
 
 
 def test_the_summary_line_says_what_was_and_would_be_queued() -> None:

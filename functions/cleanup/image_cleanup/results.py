@@ -3,6 +3,8 @@ exactly these sources (both ETags) is already there, and the provenance every wr
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from .errors import PermanentError
 from .naming import RESULT_EXTENSIONS, check_key_length, error_report_key, result_key
 from .observability import Metric, count, logger
@@ -19,14 +21,17 @@ class ResultsBucket:
         self.bucket = bucket
         self._format = output_format
 
-    def already_done(self, pair: Pair) -> PairSummary | None:
+    def already_done(self, pair: Pair, listed: Set[str] | None = None) -> PairSummary | None:
         """The outcome already stored for exactly these sources, if any: the guard of last resort (no
         STATE_TABLE, or an expired idempotency record). One listing of ``<prefix><stem>.`` finds the
-        candidates (with OUTPUT_FORMAT=source the result may be in any format); only those are read."""
-        formats = RESULT_EXTENSIONS if self._format == "source" else {self._format: ""}
+        candidates (with OUTPUT_FORMAT=source the result may be in any format); only those are read.
+        ``listed``: the bucket's keys, listed already by a caller that checks many pairs (backfill)."""
+        formats = list(RESULT_EXTENSIONS) if self._format == "source" else [self._format]
         candidates = {result_key(pair.prefix, pair.stem, fmt): "succeeded" for fmt in formats}
         candidates[error_report_key(pair.prefix, pair.stem)] = "failed"
-        listed = {item.key for item in self._storage.list_prefix(self.bucket, f"{pair.prefix}{pair.stem}.")}
+        if listed is None:
+            stem_prefix = f"{pair.prefix}{pair.stem}."
+            listed = {item.key for item in self._storage.list_prefix(self.bucket, stem_prefix)}
         for key, status in candidates.items():
             if key not in listed:
                 continue

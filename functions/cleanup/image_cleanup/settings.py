@@ -58,8 +58,8 @@ class Settings:
             results_bucket=_required(env, "RESULTS_BUCKET"),
             api_key_secret_id=_required(env, "API_KEY_SECRET_ID"),
             cleanup_api_url=_url(env, "CLEANUP_API_URL", DEFAULT_CLEANUP_API_URL),
-            mask_suffix=_mask_suffix(env, "MASK_SUFFIX"),
-            output_format=_output_format(env, "OUTPUT_FORMAT"),
+            mask_suffix=mask_suffix_setting(env, "MASK_SUFFIX"),
+            output_format=output_format_setting(env, "OUTPUT_FORMAT"),
             enterprise_plan=_boolean(env, "ENTERPRISE_PLAN", default=False),
             state_table=_optional(env, "STATE_TABLE"),
             api_requests_per_minute=_integer(env, "API_REQUESTS_PER_MINUTE", default=0, minimum=0),
@@ -99,14 +99,14 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def _mask_suffix(env: Mapping[str, str], name: str) -> str:
+def mask_suffix_setting(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "_mask")
     if not value or value != value.strip() or any(ch in value for ch in "/."):
         raise SettingsError(f"environment variable {name} must be a non-empty suffix without '/' or '.'")
     return value
 
 
-def _output_format(env: Mapping[str, str], name: str) -> OutputFormat:
+def output_format_setting(env: Mapping[str, str], name: str) -> OutputFormat:
     value = (_optional(env, name) or "png").lower()
     if value == "jpg":
         value = "jpeg"
