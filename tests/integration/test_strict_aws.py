@@ -91,10 +91,18 @@ def test_visibility_beyond_twelve_hours_from_receipt_is_refused(env: Env) -> Non
 
 
 @pytest.mark.parametrize(
-    ("service", "call"),
+    ("service", "call", "resource"),
     [
-        ("dynamodb", lambda c, n: c.get_item(TableName=f"{n.state_table}-other", Key={"id": {"S": "x"}})),
-        ("secretsmanager", lambda c, n: c.get_secret_value(SecretId=f"{n.api_key_secret}-other")),
+        (
+            "dynamodb",
+            lambda c, n: c.get_item(TableName=f"{n.state_table}-other", Key={"id": {"S": "x"}}),
+            lambda n: f":table/{n.state_table}-other",
+        ),
+        (
+            "secretsmanager",
+            lambda c, n: c.get_secret_value(SecretId=f"{n.api_key_secret}-other"),
+            lambda n: f":secret:{n.api_key_secret}-other",
+        ),
         (
             "events",
             lambda c, n: c.put_events(
@@ -102,10 +110,13 @@ def test_visibility_beyond_twelve_hours_from_receipt_is_refused(env: Env) -> Non
                     {"Source": "image.cleanup", "DetailType": "x", "Detail": "{}", "EventBusName": "default"}
                 ]
             ),
+            lambda n: ":event-bus/default",
         ),
     ],
 )
-def test_the_role_is_refused_on_resources_it_was_not_granted(env: Env, service: str, call: Any) -> None:
+def test_the_role_is_refused_on_resources_it_was_not_granted(
+    env: Env, service: str, call: Any, resource: Any
+) -> None:
     # Given the function's role, granted one table, one secret and one bus
     # When it calls the same action on another resource (moto alone checks these against "*")
     with pytest.raises(ClientError) as refused:
@@ -114,7 +125,7 @@ def test_the_role_is_refused_on_resources_it_was_not_granted(env: Env, service: 
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     denied = [call for call in IAM_CALLS.calls("assumed-role") if not call.allowed]
     assert denied
-    assert denied[-1].resource != "*"
+    assert denied[-1].resource.endswith(resource(env.names))
 
 
 def test_the_role_reaches_its_own_table_secret_and_bus(env: Env) -> None:

@@ -50,8 +50,8 @@ def test_an_image_too_large_for_the_memory_is_refused_from_its_header() -> None:
 
 
 def test_without_a_known_memory_only_the_pixel_limit_applies() -> None:
-    # Given the same image outside Lambda (no AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
-    data = encode(Image.new("RGB", (600, 600)), "PNG")
+    # Given the same 36-megapixel image outside Lambda (no AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
+    data = encode(Image.new("RGB", (6000, 6000), (10, 20, 30)), "PNG")
     # When it is loaded
     # Then it is decoded
-    assert imaging.load_image(data, "s3://in/a.png", Limits()).image.size == (600, 600)
+    assert imaging.load_image(data, "s3://in/a.png", Limits()).image.size == (6000, 6000)

@@ -548,6 +548,7 @@ def test_a_permanent_failure_after_the_paid_call_discards_the_kept_answer() -> N
     storage.put(INPUT, "photos/cat_mask.png", encode(mask()))
     # When the pair is handled
     outcome = service.handle_object(ObjectRef(INPUT, "photos/cat_mask.png"), PLENTY)
-    # Then it fails with a report, and the staged answer is gone with it
+    # Then it fails with a report, and the answer, staged after the paid call, is gone with it
     assert (outcome.status, outcome.detail["error"]) == ("failed", "API_BAD_RESPONSE")
+    assert [key for (_, key) in storage.writes if key.startswith(STAGING_PREFIX)] != []
     assert not [key for (_, key) in storage.objects if key.startswith(STAGING_PREFIX)]
