@@ -33,7 +33,6 @@ class S3Faults:
         self._app: WsgiApp | None = None
         self._lock = threading.Lock()
         self._faults: list[S3Fault] = []
-        self.injected = 0
 
     def wrap(self, app: WsgiApp) -> None:
         self._app = app
@@ -46,7 +45,6 @@ class S3Faults:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
-            self.injected = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if self._app is None:
@@ -74,6 +72,5 @@ class S3Faults:
             for fault in self._faults:
                 if fault.remaining > 0 and (fault.method, fault.bucket, fault.key) == (method, bucket, key):
                     fault.remaining -= 1
-                    self.injected += 1
                     return fault
         return None

@@ -108,6 +108,11 @@ def sub_variables(template_string: str) -> list[str]:
     return _SUB_VARIABLE.findall(template_string)
 
 
+def substitute(template_string: str, replacement: str = "x") -> str:
+    """An ``Fn::Sub`` string with every variable replaced by ``replacement`` (to parse its result)."""
+    return _SUB_VARIABLE.sub(replacement, template_string)
+
+
 # Attribute values of a created (or about to be created) resource: "Ref" and each GetAtt name.
 Attributes = Mapping[str, Any]
 

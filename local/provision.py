@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.cfn_template import TemplateError
 from local.identities import ClientFactory, Credentials, client_factory, create_admin, create_function_role
 from local.stack_template import LocalResource, StackNames, StackTemplate
 
@@ -297,7 +296,6 @@ def drain_events(sqs: Any, tap_url: str, max_wait: float = 2.0) -> list[dict[str
 __all__ = [
     "EVENT_SOURCE",
     "Provisioned",
-    "TemplateError",
     "drain_events",
     "function_environment",
     "provision",

@@ -70,7 +70,6 @@ class StackNames:
     api_key_secret: str
     event_bus: str
     function: str
-    log_group: str
 
     @property
     def events_tap_queue(self) -> str:
@@ -199,7 +198,6 @@ class StackTemplate:
             api_key_secret=str(self.properties("ApiKeySecret")["Name"]),
             event_bus=str(self.ref("EventBus")),
             function=str(self.ref(FUNCTION)),
-            log_group=str(self.ref("CleanupLogGroup")),
         )
 
     # -- the function ------------------------------------------------------------------------------
@@ -252,7 +250,3 @@ class StackTemplate:
         role = self.resources[self.function_role_logical_id()]
         policies = self.resolver.resolve(role["Properties"].get("Policies", []))
         return {str(policy["PolicyName"]): policy["PolicyDocument"] for policy in policies}
-
-    def role_managed_policies(self) -> list[str]:
-        role = self.resources[self.function_role_logical_id()]
-        return [str(arn) for arn in self.resolver.resolve(role["Properties"].get("ManagedPolicyArns", []))]

@@ -86,12 +86,13 @@ def post_network(state: EmulatorState, body: bytes) -> Reply:
     numbers = {}
     for name in ("link_mbps", "rtt_ms", "ms_per_megapixel"):
         value = payload.get(name, getattr(state.network, name))
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise _invalid(ValueError(f"{name} must be a number >= 0"))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _invalid(ValueError(f"{name} must be a number"))
         numbers[name] = float(value)
-    if numbers["link_mbps"] <= 0:
-        raise _invalid(ValueError("link_mbps must be > 0"))
-    state.network = NetworkModel(enabled, **numbers)
+    try:
+        state.network = NetworkModel(enabled, **numbers)
+    except ValueError as error:
+        raise _invalid(error) from error
     return json_reply(200, _OK)
 
 

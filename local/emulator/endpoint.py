@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final
 
 from PIL import Image
@@ -171,7 +171,6 @@ class CleanupEndpoint:
 
     def handle(self, body: bytes, authorization: str | None) -> Reply:
         """Answer one `POST /v3/cleanup` whose body has been read, and record it."""
-        started = time.perf_counter()
         drawn = self._state.next_fault()
         fault, label = drawn if drawn is not None else (None, None)
         if fault is not None and fault.latency > 0:
@@ -187,9 +186,7 @@ class CleanupEndpoint:
         network.download(len(outcome.reply.body))
         status = 0 if outcome.reply.drop else outcome.reply.status
         self._state.record(draft.finish(status), billed=outcome.billed, rate_limited=outcome.rate_limited)
-        # The provider's own time, so a benchmark can subtract it from what the client saw.
-        elapsed_ms = f"{(time.perf_counter() - started) * 1000:.1f}"
-        return replace(outcome.reply, headers=(*outcome.reply.headers, ("X-Processing-Ms", elapsed_ms)))
+        return outcome.reply
 
     def reject_oversized(self, body_bytes: int, authorization: str | None) -> Reply:
         """Answer (and record) a body too large to read; it is refused before faults and auth."""

@@ -190,6 +190,12 @@ class NetworkModel:
     rtt_ms: float = 50.0
     ms_per_megapixel: float = 100.0
 
+    def __post_init__(self) -> None:
+        if self.link_mbps <= 0:
+            raise ValueError("link_mbps must be > 0")
+        if self.rtt_ms < 0 or self.ms_per_megapixel < 0:
+            raise ValueError("rtt_ms and ms_per_megapixel must be >= 0")
+
     def upload(self, request_bytes: int) -> None:
         self._wait(self.rtt_ms / 2000 + request_bytes * 8 / (self.link_mbps * 1e6))
 

@@ -324,6 +324,11 @@ class CleanupEmulator:
         self._state.network = model
 
     @property
+    def network(self) -> NetworkModel:
+        """The network model in force (set here, by the CLI or by ``POST /_emulator/network``)."""
+        return self._state.network
+
+    @property
     def stats(self) -> EmulatorStats:
         """Snapshot of the counters and recorded calls."""
         return self._state.snapshot()
@@ -347,9 +352,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="a provider's work without the model (decode, fill, encode PNG at level 6): for benchmarks",
     )
     parser.add_argument("--network", action="store_true", help="start with the network model on")
-    parser.add_argument("--link-mbps", type=float, default=100.0, help="network model: link speed")
-    parser.add_argument("--rtt-ms", type=float, default=50.0, help="network model: round trip")
-    parser.add_argument("--ms-per-mp", type=float, default=100.0, help="network model: model time per MP")
+    model = NetworkModel()
+    parser.add_argument("--link-mbps", type=float, default=model.link_mbps, help="network model: link speed")
+    parser.add_argument("--rtt-ms", type=float, default=model.rtt_ms, help="network model: round trip")
+    parser.add_argument(
+        "--ms-per-mp", type=float, default=model.ms_per_megapixel, help="network model: model time per MP"
+    )
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error(f"--api-key or ${API_KEY_ENV} is required")

@@ -14,14 +14,19 @@ from typing import Any
 import yaml  # type: ignore[import-untyped, unused-ignore]
 
 # The loader itself is the local stack's (one reader of template.yaml for both).
-from local.cfn_template import TEMPLATE_PATH, CloudFormationLoader, load_template, sub_variables
+from local.cfn_template import TEMPLATE_PATH, CloudFormationLoader, load_template, sub_variables, substitute
 
 # Raised for unknown tags and for anything the safe loader refuses to construct.
 ConstructorError = yaml.constructor.ConstructorError
 
-__all__ = ["TEMPLATE_PATH", "CloudFormationLoader", "ConstructorError", "load_template", "sub_variables"]
-
-_SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+__all__ = [
+    "TEMPLATE_PATH",
+    "CloudFormationLoader",
+    "ConstructorError",
+    "load_template",
+    "sub_variables",
+    "substitute",
+]
 
 
 # ---------------------------------------------------------------------------- reading helpers
@@ -100,11 +105,6 @@ def policy_statements(role: Mapping[str, Any]) -> list[dict[str, Any]]:
 def as_list(value: Any) -> list[Any]:
     """``value`` as a list (IAM allows a single action or resource instead of a list)."""
     return value if isinstance(value, list) else [value]
-
-
-def substitute(template_string: str, replacement: str = "x") -> str:
-    """An ``Fn::Sub`` string with every variable replaced by ``replacement`` (to parse its result)."""
-    return _SUB_VARIABLE.sub(replacement, template_string)
 
 
 def walk(value: Any) -> Iterator[Any]:

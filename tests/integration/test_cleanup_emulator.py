@@ -22,6 +22,7 @@ import requests
 from PIL import Image, UnidentifiedImageError
 
 from local.emulator import CleanupEmulator, Fault, RecordedCall
+from local.emulator.models import NetworkModel
 from local.emulator.state import EmulatorState
 
 API_KEY = "emulator-test-key-7f3a"
@@ -604,6 +605,40 @@ def test_admin_config_endpoint_changes_key_and_quota(
     assert http.post(emulator.url, json={}, headers=bearer(), timeout=5).status_code == 403
     assert http.post(emulator.url, json={}, headers=bearer("rotated-key"), timeout=5).status_code == 400
     assert http.post(emulator.url, json={}, headers=bearer("rotated-key"), timeout=5).status_code == 429
+
+
+def test_admin_network_endpoint_sets_the_model_and_refuses_a_link_of_zero(
+    emulator: CleanupEmulator, http: requests.Session
+) -> None:
+    # Given the emulator with its network model off
+    url = f"{emulator.base_url}/_emulator/network"
+    # When the model is turned on with a shorter round trip, then set to a link of 0 Mbit/s
+    accepted = http.post(url, json={"enabled": True, "rtt_ms": 20}, timeout=5)
+    refused = http.post(url, json={"link_mbps": 0}, timeout=5)
+    # Then the first is in force (other values at their defaults) and the second refused by name
+    assert accepted.status_code == 200
+    assert refused.status_code == 400
+    assert "link_mbps" in refused.text
+    assert emulator.network == NetworkModel(enabled=True, rtt_ms=20.0)
+
+
+def test_cli_refuses_a_network_model_it_could_not_play() -> None:
+    # Given the CLI asked for a link of 0 Mbit/s
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    command = [sys.executable, "-m", "local.emulator", "--port", "0", "--api-key", API_KEY]
+    # When it starts
+    done = subprocess.run(
+        [*command, "--link-mbps", "0"],
+        check=False,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    # Then it does not, and says why
+    assert done.returncode == 2
+    assert "cannot start: link_mbps must be > 0" in done.stderr
 
 
 def test_admin_reset_endpoint_clears_stats(emulator: CleanupEmulator, http: requests.Session) -> None:
