@@ -11,9 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from local.strict_aws import WsgiApp, s3_target, service_of
-
-_REASONS = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error", 503: "Service Unavailable"}
+from local.strict_aws import WsgiApp, read_body, s3_error, s3_target, service_of
 
 
 @dataclass
@@ -52,18 +50,9 @@ class S3Faults:
         fault = self._take(environ) if service_of(environ) == "s3" else None
         if fault is None:
             return self._app(environ, start_response)
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>{fault.code}</Code><Message>injected by the test</Message></Error>"
-        ).encode()
         if "wsgi.input" in environ:  # consume the request body, as a server would
-            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        reason = _REASONS.get(fault.status, "Error")
-        start_response(
-            f"{fault.status} {reason}",
-            [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
-        )
-        return [body]
+            read_body(environ)
+        return s3_error(start_response, fault.status, fault.code, "injected by the test")
 
     def _take(self, environ: dict[str, Any]) -> S3Fault | None:
         bucket, key, _ = s3_target(environ)

@@ -57,6 +57,8 @@ class StrictMotoServer:
         """Forget every resource and identity (moto keeps one state per process), enforcement off."""
         enforce_iam(self.endpoint, enabled=False)
         self.faults.clear()
+        if self.rules is not None:
+            self.rules.clear()
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
 
     def stop(self) -> None:

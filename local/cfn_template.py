@@ -103,6 +103,11 @@ def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
     return data
 
 
+def partition_of(region: str) -> str:
+    """The AWS partition of a region (``AWS::Partition``): China's regions have their own."""
+    return "aws-cn" if region.startswith("cn-") else "aws"
+
+
 def sub_variables(template_string: str) -> list[str]:
     """The ``${...}`` variables of an ``Fn::Sub`` string (``${!Literal}`` escapes excluded)."""
     return _SUB_VARIABLE.findall(template_string)

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.cfn_template import TEMPLATE_PATH, Attributes, Resolver, TemplateError, load_template
+from local.cfn_template import (
+    TEMPLATE_PATH,
+    Attributes,
+    Resolver,
+    TemplateError,
+    load_template,
+    partition_of,
+)
 
 DEFAULT_STACK = "image-cleanup"
 DEFAULT_ACCOUNT = "123456789012"  # moto's default account
@@ -111,7 +118,7 @@ class StackTemplate:
     ) -> None:
         self.template = load_template(path)
         self.stack, self.account, self.region = stack, account, region
-        self.partition = "aws-cn" if region.startswith("cn-") else "aws"
+        self.partition = partition_of(region)
         self._created: dict[str, dict[str, Any]] = {}
         self.resolver = Resolver(
             self.template,

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local.cfn_template import partition_of
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # --- S3 ------------------------------------------------------------------------------------------
@@ -128,9 +130,8 @@ def caller_may(headers: dict[str, str], action: str, resource: str, account_id: 
     if match is None:
         return False
     access_key_id, region = match.groups()
-    partition = "aws-cn" if region.startswith("cn-") else "aws"
     try:
-        access_key = create_access_key(account_id, partition, access_key_id, headers)
+        access_key = create_access_key(account_id, partition_of(region), access_key_id, headers)
         policies = access_key.collect_policies()
     except Exception:  # an unknown key is refused by moto's own check; nothing to decide here
         return False
@@ -236,7 +237,7 @@ def _dynamodb_resource(self: Any) -> str:
         return "*"  # batch and transaction calls name several tables: only a "*" grant covers them
     if table.startswith("arn:"):
         return table
-    return f"arn:{_partition(self.region)}:dynamodb:{self.region}:{self.current_account}:table/{table}"
+    return f"arn:{partition_of(self.region)}:dynamodb:{self.region}:{self.current_account}:table/{table}"
 
 
 def _secret_resource(self: Any) -> str:
@@ -251,7 +252,7 @@ def _secret_resource(self: Any) -> str:
         if secret_id.startswith("arn:"):
             return secret_id
         region, account = self.region, self.current_account
-        return f"arn:{_partition(region)}:secretsmanager:{region}:{account}:secret:{secret_id}"
+        return f"arn:{partition_of(region)}:secretsmanager:{region}:{account}:secret:{secret_id}"
 
 
 def _event_bus_resource(self: Any) -> str:
@@ -264,11 +265,7 @@ def _event_bus_resource(self: Any) -> str:
         return "*"
     if bus.startswith("arn:"):
         return bus
-    return f"arn:{_partition(self.region)}:events:{self.region}:{self.current_account}:event-bus/{bus}"
-
-
-def _partition(region: str) -> str:
-    return "aws-cn" if region.startswith("cn-") else "aws"
+    return f"arn:{partition_of(self.region)}:events:{self.region}:{self.current_account}:event-bus/{bus}"
 
 
 # --- the middleware ------------------------------------------------------------------------------
@@ -287,6 +284,13 @@ class StrictAwsRules:
         self._received: dict[str, float] = {}
         self._received_lock = threading.Lock()
         self.refusals: list[Refusal] = []
+
+    def clear(self) -> None:
+        """Forget what was seen: refusals, receipts, and the IAM call log (a fresh account)."""
+        with self._received_lock:
+            self._received.clear()
+        self.refusals.clear()
+        IAM_CALLS.clear()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         service = service_of(environ)
@@ -310,13 +314,38 @@ class StrictAwsRules:
             if refusal is not None:
                 return self._refuse_s3(refusal, bucket, key, start_response)
         if method in ("GET", "HEAD") and not query.keys() - {"versionId", "partNumber"}:
-            status, headers, body = _call(self._app, environ)
-            if status.startswith("404") and iam_enforced() and not self._may_list(environ, bucket):
-                refusal = Refusal(403, "AccessDenied", "Access Denied")
-                return self._refuse_s3(refusal, bucket, key, start_response, head=method == "HEAD")
-            start_response(status, headers)
-            return [body]
+            return self._read(environ, start_response, bucket, key, head=method == "HEAD")
         return self._app(environ, start_response)
+
+    def _read(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        bucket: str,
+        key: str,
+        *,
+        head: bool,
+    ) -> Iterable[bytes]:
+        """moto's answer to a GET or HEAD of an object, passed on as it streams; a 404 to a caller that
+        may not list the bucket becomes S3's 403."""
+        captured: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+            captured.append((status, headers))
+            return lambda data: None
+
+        chunks = self._app(environ, capture)
+        if not captured:  # an application that answers only once iterated (not moto's)
+            chunks = [b"".join(chunks)]
+        status, headers = captured[0]
+        if status.startswith("404") and iam_enforced() and not self._may_list(environ, bucket):
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            refusal = Refusal(403, "AccessDenied", "Access Denied")
+            return self._refuse_s3(refusal, bucket, key, start_response, head=head)
+        start_response(status, headers)
+        return chunks
 
     def _may_list(self, environ: dict[str, Any], bucket: str) -> bool:
         return caller_may(_header_dict(environ), "s3:ListBucket", f"arn:aws:s3:::{bucket}", self._account)
@@ -331,16 +360,9 @@ class StrictAwsRules:
         head: bool = False,
     ) -> Iterable[bytes]:
         self.refusals.append(refusal)
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Error><Code>{refusal.code}</Code><Message>{_xml(refusal.message)}</Message>"
-            f"<BucketName>{_xml(bucket)}</BucketName><Key>{_xml(key)}</Key></Error>"
-        ).encode()
-        status = f"{refusal.status} {'Forbidden' if refusal.status == 403 else 'Bad Request'}"
-        start_response(
-            status, [("Content-Type", "application/xml"), ("Content-Length", "0" if head else str(len(body)))]
+        return s3_error(
+            start_response, refusal.status, refusal.code, refusal.message, bucket=bucket, key=key, head=head
         )
-        return [] if head else [body]
 
     # -- SQS ----------------------------------------------------------------------------------------
     def _sqs(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -348,28 +370,24 @@ class StrictAwsRules:
         operation = target.rsplit(".", 1)[-1]
         if operation not in ("ReceiveMessage", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"):
             return self._app(environ, start_response)
-        request = _read_body(environ)
+        request = read_body(environ)
         try:
             document = json.loads(request or b"{}")
         except ValueError:
             document = {}
-        if operation == "ChangeMessageVisibility":
+        # The request is signed over its body, so entries cannot be dropped from it: a batch with any
+        # entry over the limit is refused whole (stricter than SQS, which fails just those entries).
+        changes = {
+            "ChangeMessageVisibility": [document],
+            "ChangeMessageVisibilityBatch": document.get("Entries", []),
+        }.get(operation, [])
+        for change in changes:
             refusal = check_visibility_change(
-                self._seconds_since_receipt(document.get("ReceiptHandle")),
-                int(document.get("VisibilityTimeout", 0)),
+                self._seconds_since_receipt(change.get("ReceiptHandle")),
+                int(change.get("VisibilityTimeout", 0)),
             )
             if refusal is not None:
                 return self._refuse_sqs(refusal, start_response)
-        if operation == "ChangeMessageVisibilityBatch":
-            # The request is signed over its body, so entries cannot be dropped from it: a batch with any
-            # entry over the limit is refused whole (stricter than SQS, which fails just those entries).
-            for entry in document.get("Entries", []):
-                refusal = check_visibility_change(
-                    self._seconds_since_receipt(entry.get("ReceiptHandle")),
-                    int(entry.get("VisibilityTimeout", 0)),
-                )
-                if refusal is not None:
-                    return self._refuse_sqs(refusal, start_response)
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(request), str(len(request))
         status, headers, body = _call(self._app, environ)
         if status.startswith("200") and operation == "ReceiveMessage":
@@ -426,6 +444,34 @@ def s3_target(environ: dict[str, Any]) -> tuple[str, str | None, dict[str, list[
     return unquote(bucket), (unquote(key) if key else None), query
 
 
+_REASONS = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def s3_error(
+    start_response: Callable[..., Any],
+    status: int,
+    code: str,
+    message: str,
+    *,
+    bucket: str | None = None,
+    key: str | None = None,
+    head: bool = False,
+) -> Iterable[bytes]:
+    """An S3 error answer, as S3 writes it (XML, no body for a HEAD)."""
+    names = (f"<BucketName>{_xml(bucket)}</BucketName>" if bucket else "") + (
+        f"<Key>{_xml(key)}</Key>" if key else ""
+    )
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{_xml(message)}</Message>{names}</Error>"
+    ).encode()
+    start_response(
+        f"{status} {_REASONS.get(status, 'Error')}",
+        [("Content-Type", "application/xml"), ("Content-Length", "0" if head else str(len(body)))],
+    )
+    return [] if head else [body]
+
+
 def _headers(environ: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for name, value in environ.items():
         if name.startswith("HTTP_"):
@@ -444,7 +490,7 @@ def _header_dict(environ: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
-def _read_body(environ: dict[str, Any]) -> bytes:
+def read_body(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body: bytes = environ["wsgi.input"].read(length) if length else b""
     return body

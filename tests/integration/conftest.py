@@ -26,7 +26,6 @@ from local.lambda_context import LocalLambdaContext
 from local.provision import Provisioned, drain_events, function_environment, provision
 from local.stack import reset_function_caches
 from local.stack_template import StackNames, StackTemplate
-from local.strict_aws import IAM_CALLS
 from tests.images import encode
 
 API_KEY = "it-key-0123456789"
@@ -129,7 +128,6 @@ class Env:
 def start_world(aws: StrictMotoServer, emulator: CleanupEmulator, monkeypatch: pytest.MonkeyPatch) -> Env:
     """A fresh account: the template's resources, IAM enforced, the function's credentials in place."""
     aws.reset()
-    IAM_CALLS.clear()
     template = StackTemplate(f"it-{uuid.uuid4().hex[:8]}", parameters=PARAMETERS)
     created = provision(
         aws.endpoint, template, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False

@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from app import handle
-from image_cleanup.aws.sqs_visibility import SqsDeferrer
 from image_cleanup.outcome import METADATA_BUDGET_BYTES, SHORTENED_MARK, metadata_bytes
 from image_cleanup.ports import STAGING_PREFIX
 from local.aws_server import StrictMotoServer
@@ -132,19 +131,6 @@ def test_eventbridge_keys_are_found_encoded_or_raw(env: Env, context, encoding: 
     # Then the pair is found and cleaned either way
     assert outcome == {"outcomes": ["succeeded"]}
     assert env.result_keys() == ["eb/my cat+1.png"]
-
-
-def test_a_deferral_longer_than_twelve_hours_stays_within_sqs_limit(env: Env, aws: StrictMotoServer) -> None:
-    # Given a record received by the function's role
-    env.client("sqs").send_message(QueueUrl=env.created.queue_url, MessageBody="{}")
-    sqs = env.function_client("sqs")
-    (message,) = sqs.receive_message(QueueUrl=env.created.queue_url)["Messages"]
-    assert aws.rules is not None
-    refused_before = len(aws.rules.refusals)
-    # When it must wait longer than SQS can hide a message (a long quota backlog)
-    SqsDeferrer(lambda: sqs).defer(env.created.queue_arn, message["ReceiptHandle"], 50_000)
-    # Then SQS accepts the visibility change: it is capped inside 12 hours of the receipt
-    assert aws.rules.refusals[refused_before:] == []
 
 
 def test_an_image_too_large_for_the_functions_memory_is_refused_not_crashed(env: Env, context) -> None:

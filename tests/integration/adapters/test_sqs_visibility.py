@@ -12,6 +12,7 @@ import pytest
 
 from image_cleanup.aws.sqs_visibility import MAX_DEFERRAL_SECONDS, SqsDeferrer, queue_url_from_arn
 from image_cleanup.observability import Metric, metrics
+from local.aws_server import StrictMotoServer
 from tests.integration.adapters.role import role_client
 from tests.integration.conftest import Env
 
@@ -97,7 +98,7 @@ def test_a_deferral_longer_than_the_queue_timeout_is_accepted_as_asked(
 
 
 def test_a_deferral_beyond_twelve_hours_is_capped_to_what_sqs_accepts(
-    env: Env, deferrer: SqsDeferrer, calls: VisibilityCalls
+    env: Env, aws: StrictMotoServer, deferrer: SqsDeferrer, calls: VisibilityCalls
 ) -> None:
     # Given a received record, and a wait of days (a Retry-After far in the future)
     handle = received(env)
@@ -106,6 +107,8 @@ def test_a_deferral_beyond_twelve_hours_is_capped_to_what_sqs_accepts(
     # Then the visibility sent is the cap, which SQS (12 hours from the receipt at most) accepts
     assert calls.sent == [MAX_DEFERRAL_SECONDS]
     assert calls.answers == [(200, None)]
+    assert aws.rules is not None
+    assert aws.rules.refusals == []
     assert deferred()
 
 
