@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.run import API_KEY, ROOT, Case, _free_port, _mask, _photo, _server, measure
+from bench.run import ROOT, Case, _mask, _photo, bench_stack, measure
 
 SIZES = [(2309, 1732), (4619, 3464), (6928, 5196), (9238, 6928), (11547, 8660)]  # 4, 16, 36, 64, 100 MP
 MASKS = [0.01, 0.40]
@@ -39,64 +38,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "memory.json")
     args = parser.parse_args(argv)
 
-    from local.aws_server import enforce_iam
-    from local.identities import client_factory
-    from local.provision import function_environment, provision
-    from local.stack_template import StackTemplate
-
-    aws_port, api_port = _free_port(), _free_port()
-    endpoint = f"http://127.0.0.1:{aws_port}"
-    template = StackTemplate("memory", parameters={"ApiRequestsPerMinute": "6000"})
-    moto = [sys.executable, "-m", "local.aws_server", "--port", str(aws_port)]
-    emulator = [sys.executable, "-m", "local.emulator", "--port", str(api_port), "--api-key", API_KEY]
     rows: list[dict[str, Any]] = []
-    with (
-        _server(moto, f"{endpoint}/moto-api/"),
-        _server([*emulator, "--bench"], f"http://127.0.0.1:{api_port}/_emulator/health"),
-    ):
-        created = provision(
-            endpoint, template, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False
-        )
-        enforce_iam(endpoint, enabled=True)
-        admin = client_factory(endpoint, template.region, created.admin)
-        env = {
-            **os.environ,
-            **function_environment(template, f"http://127.0.0.1:{api_port}/v3/cleanup"),
-            **created.function.environment(),
-            "AWS_ENDPOINT_URL": endpoint,
-            "STATE_TABLE": "",
-            "EVENT_BUS_NAME": "",
-            "API_REQUESTS_PER_MINUTE": "0",
-            # Measure what the pipeline needs, whatever this machine's default memory limit would refuse.
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240",
-            "BENCH_ADMIN_ACCESS_KEY_ID": created.admin.access_key_id,
-            "BENCH_ADMIN_SECRET_ACCESS_KEY": created.admin.secret_access_key,
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "PYTHONPATH": str(ROOT),
-        }
+    # Measure what the pipeline needs, whatever this machine's default memory limit would refuse.
+    with bench_stack("memory", {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}) as stack:
+        bucket, s3 = stack.created.names.input_bucket, stack.admin_s3
         for index, case in enumerate(cases(args.formats)):
-            ext = "jpg" if case.fmt == "JPEG" else "png"
             stem = f"memory/case{index}"
-            admin("s3").put_object(Bucket=created.names.input_bucket, Key=f"{stem}.{ext}", Body=_photo(case))
-            admin("s3").put_object(
-                Bucket=created.names.input_bucket, Key=f"{stem}_mask.png", Body=_mask(case)
-            )
-            figures = measure("ours", stem, ext, env, created.names.input_bucket, warm=0)
-            megapixels = case.size[0] * case.size[1] / 1e6
+            s3.put_object(Bucket=bucket, Key=f"{stem}.{case.ext}", Body=_photo(case))
+            s3.put_object(Bucket=bucket, Key=f"{stem}_mask.png", Body=_mask(case))
+            figures = measure("ours", stem, case.ext, stack.env, bucket, warm=0)
             row = {
                 "case": case.name,
-                "megapixels": megapixels,
+                "format": case.fmt,
+                "megapixels": case.size[0] * case.size[1] / 1e6,
                 "peak_mb": figures["peak_rss_mb"],
                 "error": figures["error"],
             }
             rows.append(row)
             print(f"{case.name:<28} peak {row['peak_mb']:7.0f} MB  {row['error'] or ''}", flush=True)
-            admin("s3").delete_object(Bucket=created.names.input_bucket, Key=f"{stem}.{ext}")
+            s3.delete_object(Bucket=bucket, Key=f"{stem}.{case.ext}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     for fmt in args.formats:
-        points = [(row["megapixels"], row["peak_mb"]) for row in rows if f" {fmt}," in row["case"]]
+        points = [(row["megapixels"], row["peak_mb"]) for row in rows if row["format"] == fmt]
         worst: dict[float, float] = {}
         for mp, peak in points:
             worst[mp] = max(worst.get(mp, 0.0), peak)

@@ -34,6 +34,8 @@ import numpy as np
 import requests
 from PIL import Image, ImageDraw
 
+from local.emulator.models import NetworkModel
+
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-key"
 STACK = "bench"
@@ -49,6 +51,10 @@ class Case:
     fmt: str
     mask_fraction: float
     noise: float
+
+    @property
+    def ext(self) -> str:
+        return "jpg" if self.fmt == "JPEG" else "png"
 
 
 CASES = [
@@ -85,6 +91,58 @@ def _server(command: list[str], ready_url: str) -> Iterator[None]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class BenchStack:
+    """The local stack both benchmarks run on, and the environment the handlers run with."""
+
+    created: Any  # local.provision.Provisioned
+    env: dict[str, str]
+    api: str  # the emulator's base URL
+    admin_s3: Any
+
+
+@contextmanager
+def bench_stack(name: str, extra_env: dict[str, str] | None = None) -> Iterator[BenchStack]:
+    """The strict local AWS and the emulator in bench mode, each in its own process, the template's
+    resources provisioned with IAM enforced; handlers get the deployed function's environment and
+    credentials, with every warm event new work (no idempotency replay, no events, no budget)."""
+    from local.aws_server import enforce_iam
+    from local.identities import client_factory
+    from local.provision import function_environment, provision
+    from local.stack_template import StackTemplate
+
+    aws_port, api_port = _free_port(), _free_port()
+    endpoint = f"http://127.0.0.1:{aws_port}"
+    api = f"http://127.0.0.1:{api_port}"
+    template = StackTemplate(name)
+    moto = [sys.executable, "-m", "local.aws_server", "--port", str(aws_port)]
+    emulator = [sys.executable, "-m", "local.emulator", "--bench", "--port", str(api_port)]
+    emulator += ["--api-key", API_KEY]
+    with _server(moto, f"{endpoint}/moto-api/"), _server(emulator, f"{api}/_emulator/health"):
+        created = provision(
+            endpoint, template, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False
+        )
+        enforce_iam(endpoint, enabled=True)
+        env = {
+            **os.environ,
+            **function_environment(template, f"{api}/v3/cleanup"),
+            **created.function.environment(),
+            "AWS_ENDPOINT_URL": endpoint,
+            "STATE_TABLE": "",
+            "EVENT_BUS_NAME": "",
+            "API_REQUESTS_PER_MINUTE": "0",
+            # The harness (not the handler) deletes results between runs.
+            "BENCH_ADMIN_ACCESS_KEY_ID": created.admin.access_key_id,
+            "BENCH_ADMIN_SECRET_ACCESS_KEY": created.admin.secret_access_key,
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "PYTHONPATH": str(ROOT),
+            **(extra_env or {}),
+        }
+        admin_s3 = client_factory(endpoint, template.region, created.admin)("s3")
+        yield BenchStack(created, env, api, admin_s3)
 
 
 def _photo(case: Case) -> bytes:
@@ -194,72 +252,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--reps", type=int, default=3, help="processes per handler, case and model")
     parser.add_argument("--warm", type=int, default=2, help="warm events per process")
-    parser.add_argument("--link-mbps", type=float, default=100.0, help="network model: link speed")
-    parser.add_argument("--rtt-ms", type=float, default=50.0, help="network model: round trip")
-    parser.add_argument("--ms-per-mp", type=float, default=100.0, help="network model: model time per MP")
+    network = NetworkModel()  # its defaults are the documented model's
+    parser.add_argument(
+        "--link-mbps", type=float, default=network.link_mbps, help="network model: link speed"
+    )
+    parser.add_argument("--rtt-ms", type=float, default=network.rtt_ms, help="network model: round trip")
+    parser.add_argument(
+        "--ms-per-mp", type=float, default=network.ms_per_megapixel, help="network model: model time per MP"
+    )
     parser.add_argument("--cases", nargs="*", type=int, help="indexes of the cases to run (all by default)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    from local.aws_server import enforce_iam
-    from local.identities import client_factory
-    from local.provision import function_environment, provision
     from local.stack_template import StackTemplate
 
-    aws_port, api_port = _free_port(), _free_port()
-    endpoint = f"http://127.0.0.1:{aws_port}"
-    api = f"http://127.0.0.1:{api_port}"
-    template = StackTemplate(STACK)
-    memory_mb = template.function_memory_mb
+    memory_mb = StackTemplate(STACK).function_memory_mb
     cases = [CASES[index] for index in args.cases] if args.cases else CASES
-    moto = [sys.executable, "-m", "local.aws_server", "--port", str(aws_port)]
-    emulator = [
-        sys.executable,
-        "-m",
-        "local.emulator",
-        "--port",
-        str(api_port),
-        "--api-key",
-        API_KEY,
-        "--bench",
-    ]
     model = {"link_mbps": args.link_mbps, "rtt_ms": args.rtt_ms, "ms_per_megapixel": args.ms_per_mp}
-    with _server(moto, f"{endpoint}/moto-api/"), _server(emulator, f"{api}/_emulator/health"):
-        created = provision(
-            endpoint, template, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False
-        )
-        enforce_iam(endpoint, enabled=True)
-        names = created.names
-        # Both handlers run as the deployed function would: its environment and its role's credentials.
-        env = {
-            **os.environ,
-            **function_environment(template, f"{api}/v3/cleanup"),
-            **created.function.environment(),
-            "AWS_ENDPOINT_URL": endpoint,
-            # Every warm event must be new work: no idempotency replay, no events, no budget.
-            "STATE_TABLE": "",
-            "EVENT_BUS_NAME": "",
-            "API_REQUESTS_PER_MINUTE": "0",
-            # The harness (not the handler) deletes results between runs.
-            "BENCH_ADMIN_ACCESS_KEY_ID": created.admin.access_key_id,
-            "BENCH_ADMIN_SECRET_ACCESS_KEY": created.admin.secret_access_key,
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "PYTHONPATH": str(ROOT),
-        }
-        s3 = client_factory(endpoint, template.region, created.admin)("s3")
+    # Both handlers run as the deployed function would: its environment and its role's credentials.
+    with bench_stack(STACK) as stack:
+        names, env, s3 = stack.created.names, stack.env, stack.admin_s3
         for index, case in enumerate(cases):
-            ext = "jpg" if case.fmt == "JPEG" else "png"
-            s3.put_object(Bucket=names.input_bucket, Key=f"bench/case{index}.{ext}", Body=_photo(case))
+            s3.put_object(Bucket=names.input_bucket, Key=f"bench/case{index}.{case.ext}", Body=_photo(case))
             s3.put_object(Bucket=names.input_bucket, Key=f"bench/case{index}_mask.png", Body=_mask(case))
         samples: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
         for rep in range(args.reps):
             for index, case in enumerate(cases):
-                ext = "jpg" if case.fmt == "JPEG" else "png"
                 for model_state in MODELS:
                     requests.post(
-                        f"{api}/_emulator/network", json={"enabled": model_state == "on", **model}, timeout=10
+                        f"{stack.api}/_emulator/network",
+                        json={"enabled": model_state == "on", **model},
+                        timeout=10,
                     ).raise_for_status()
                     order = ("ours", "naive") if rep % 2 == 0 else ("naive", "ours")
                     for impl in order:
@@ -267,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"rep {rep + 1}/{args.reps} {case.name}, model {model_state}: {impl}", flush=True
                         )
                         samples.setdefault((index, model_state, impl), []).append(
-                            measure(impl, f"bench/case{index}", ext, env, names.input_bucket, args.warm)
+                            measure(impl, f"bench/case{index}", case.ext, env, names.input_bucket, args.warm)
                         )
     report: dict[str, Any] = {"model": model, "memory_mb": memory_mb, "reps": args.reps, "cases": []}
     for index, case in enumerate(cases):
