@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import pytest
 
+from local.provision import drain_events
 from local.samples import sample_pair
 from local.stack import LocalStack
 from ops.backfill import backfill
@@ -14,49 +14,41 @@ from ops.backfill import backfill
 pytestmark = pytest.mark.e2e
 
 
-def drain(sqs: Any, queue_url: str) -> None:
-    """Delete what the queue holds (SQS allows one purge a minute, and provisioning used it)."""
-    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
-        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
-
-
-def test_a_backfill_queues_complete_pairs_once_and_a_second_run_nothing() -> None:
+def test_a_backfill_queues_complete_pairs_once_and_a_second_run_nothing(stack: LocalStack) -> None:
     photo, mask = sample_pair()
-    with LocalStack(parameters={"ApiRequestsPerMinute": "6000"}, failed_visibility_seconds=1) as stack:
-        s3, sqs = stack.client("s3"), stack.client("sqs")
-        bucket, results = stack.names.input_bucket, stack.names.results_bucket
-        # Given a pair cleaned live (its result carries both ETags) ...
-        s3.put_object(Bucket=bucket, Key="old/done.jpg", Body=photo)
-        s3.put_object(Bucket=bucket, Key="old/done_mask.png", Body=mask)
-        stack.wait_for_object(results, "old/done.png", timeout=60)
-        assert stack.wait_until_idle(timeout=30)
-        # ... and objects that were in the bucket before the pipeline: three complete pairs, a lone
-        # image, a lone mask and a file that is neither (their notifications never sent)
-        assert stack.poller is not None
-        stack.poller.stop()
-        for stem in ("a", "b", "c"):
-            s3.put_object(Bucket=bucket, Key=f"old/{stem}.jpg", Body=photo)
-            s3.put_object(Bucket=bucket, Key=f"old/{stem}_mask.png", Body=mask)
-        s3.put_object(Bucket=bucket, Key="old/lonely.jpg", Body=photo)
-        s3.put_object(Bucket=bucket, Key="old/orphan_mask.png", Body=mask)
-        s3.put_object(Bucket=bucket, Key="old/notes.txt", Body=b"not an image")
-        drain(sqs, stack.queue_url)
-        billed_before = stack.emulator.stats.billed
-        log = io.StringIO()
-        # When the prefix is backfilled (a dry run first), and the pipeline drains the queue
-        dry = backfill(
-            bucket=bucket, queue_url=stack.queue_url, prefix="old/", dry_run=True, s3=s3, sqs=sqs, log=log
-        )
-        assert stack.queue_depth() == 0
-        first = backfill(bucket=bucket, queue_url=stack.queue_url, prefix="old/", s3=s3, sqs=sqs, log=log)
-        stack.start_poller()
-        for stem in ("a", "b", "c"):
-            stack.wait_for_object(results, f"old/{stem}.png", timeout=60)
-        assert stack.wait_until_idle(timeout=30)
-        second = backfill(bucket=bucket, queue_url=stack.queue_url, prefix="old/", s3=s3, sqs=sqs, log=log)
-        billed = stack.emulator.stats.billed - billed_before
-        depth_after = stack.queue_depth()
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    bucket, results = stack.names.input_bucket, stack.names.results_bucket
+    # Given a pair cleaned live (its result carries both ETags) ...
+    s3.put_object(Bucket=bucket, Key="old/done.jpg", Body=photo)
+    s3.put_object(Bucket=bucket, Key="old/done_mask.png", Body=mask)
+    stack.wait_for_object(results, "old/done.png", timeout=60)
+    assert stack.wait_until_idle(timeout=30)
+    # ... and objects that were in the bucket before the pipeline: three complete pairs, a lone
+    # image, a lone mask and a file that is neither (their notifications never sent)
+    assert stack.poller is not None
+    stack.poller.stop()
+    for stem in ("a", "b", "c"):
+        s3.put_object(Bucket=bucket, Key=f"old/{stem}.jpg", Body=photo)
+        s3.put_object(Bucket=bucket, Key=f"old/{stem}_mask.png", Body=mask)
+    s3.put_object(Bucket=bucket, Key="old/lonely.jpg", Body=photo)
+    s3.put_object(Bucket=bucket, Key="old/orphan_mask.png", Body=mask)
+    s3.put_object(Bucket=bucket, Key="old/notes.txt", Body=b"not an image")
+    drain_events(sqs, stack.queue_url)  # the notifications the stopped poller left
+    billed_before = stack.emulator.stats.billed
+    log = io.StringIO()
+    # When the prefix is backfilled (a dry run first), and the pipeline drains the queue
+    dry = backfill(
+        bucket=bucket, queue_url=stack.queue_url, prefix="old/", dry_run=True, s3=s3, sqs=sqs, log=log
+    )
+    assert stack.queue_depth() == 0
+    first = backfill(bucket=bucket, queue_url=stack.queue_url, prefix="old/", s3=s3, sqs=sqs, log=log)
+    stack.start_poller()
+    for stem in ("a", "b", "c"):
+        stack.wait_for_object(results, f"old/{stem}.png", timeout=60)
+    assert stack.wait_until_idle(timeout=30)
+    second = backfill(bucket=bucket, queue_url=stack.queue_url, prefix="old/", s3=s3, sqs=sqs, log=log)
+    billed = stack.emulator.stats.billed - billed_before
+    depth_after = stack.queue_depth()
     # Then the dry run and the first run count the same: 3 queued, 1 done, 2 incomplete, 1 ignored
     assert (dry.queued, dry.done, dry.incomplete, dry.ignored) == (3, 1, 2, 1)
     assert (first.queued, first.done, first.incomplete, first.ignored, first.listed) == (3, 1, 2, 1, 11)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -13,23 +12,6 @@ from local.samples import sample_pair
 from local.stack import LOCAL_API_KEY, LocalStack
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def function_log() -> io.StringIO:
-    return io.StringIO()
-
-
-@pytest.fixture
-def stack(function_log: io.StringIO) -> Iterator[LocalStack]:
-    local = LocalStack(
-        function_log=function_log, parameters={"ApiRequestsPerMinute": "6000"}, failed_visibility_seconds=1
-    )
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def test_two_puts_produce_a_cleaned_result(stack: LocalStack, function_log: io.StringIO) -> None:

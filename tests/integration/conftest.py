@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
+from app import handle
 from image_cleanup.observability import metrics
 from image_cleanup.pipeline import Pipeline
 from image_cleanup.settings import Settings
@@ -26,6 +27,7 @@ from local.lambda_context import LocalLambdaContext
 from local.provision import Provisioned, drain_events, function_environment, provision
 from local.stack import reset_function_caches
 from local.stack_template import StackNames, StackTemplate
+from tests.event_builders import sqs_s3_event
 from tests.images import encode
 
 API_KEY = "it-key-0123456789"
@@ -179,3 +181,24 @@ def mask_png(size: tuple[int, int] = (96, 64)) -> bytes:
         (width // 2 - 10, height // 2 - 10, width // 2 + 10, height // 2 + 10), fill=255
     )
     return encode(mask, "PNG")
+
+
+def put_pair(env: Env, stem: str) -> None:
+    """The default photo and mask as ``<stem>.png`` and ``<stem>_mask.png``."""
+    env.put(f"{stem}.png", photo_png())
+    env.put(f"{stem}_mask.png", mask_png())
+
+
+def run_pair(
+    env: Env, context: Any, image_key: str, image: bytes, mask_key: str, mask: bytes, **settings: str
+) -> None:
+    """Upload a pair and handle its mask's notification; the record must be acknowledged."""
+    env.put(image_key, image)
+    env.put(mask_key, mask)
+    response = handle(sqs_s3_event(env.names.input_bucket, [[mask_key]]), context, env.service(**settings))
+    assert response == {"batchItemFailures": []}
+
+
+def result_image(env: Env, key: str) -> Image.Image:
+    body, _ = env.result(key)
+    return Image.open(io.BytesIO(body))

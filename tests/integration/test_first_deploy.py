@@ -15,12 +15,7 @@ from image_cleanup.ports import STAGING_PREFIX
 from local.aws_server import StrictMotoServer
 from tests.event_builders import eventbridge_object_created, sqs_s3_event
 from tests.images import encode
-from tests.integration.conftest import Env, mask_png, photo_png
-
-
-def put_pair(env: Env, image_key: str, mask_key: str) -> None:
-    env.put(image_key, photo_png())
-    env.put(mask_key, mask_png())
+from tests.integration.conftest import Env, put_pair
 
 
 def staged_keys(env: Env) -> list[str]:
@@ -30,7 +25,7 @@ def staged_keys(env: Env) -> list[str]:
 
 def test_a_new_pair_finds_no_result_with_a_404_not_a_403(env: Env, context) -> None:
     # Given the template's role (S3 answers 403 for a missing key to a caller that may not list)
-    put_pair(env, "new/a.png", "new/a_mask.png")
+    put_pair(env, "new/a")
     # When the first delivery checks for an existing result and cleans the pair
     response = handle(sqs_s3_event(env.names.input_bucket, [["new/a_mask.png"]]), context, env.service())
     # Then the missing result is a 404 (the role may list the results bucket): the pair is cleaned
@@ -43,7 +38,7 @@ def test_keys_too_long_for_2_kb_of_metadata_are_stored_shortened(env: Env, conte
     # Given a legal image key of 388 bytes, mostly CJK characters (9 characters each percent-encoded)
     stem = "写真/" + "猫" * 125
     image_key, mask_key = f"{stem}.png", f"{stem}_mask.png"
-    put_pair(env, image_key, mask_key)
+    put_pair(env, stem)
     # When the pair is cleaned
     response = handle(sqs_s3_event(env.names.input_bucket, [[mask_key]]), context, env.service())
     # Then the result is stored, its metadata within S3's 2 KB, the ETags whole, the keys shortened
@@ -66,7 +61,7 @@ def test_a_result_write_failing_after_the_paid_call_does_not_pay_again(
     # Given S3 refusing the result during the first delivery with an error the SDK does not retry and
     # the function treats as transient (a 403: a bucket policy or key policy an operator can fix; a 5xx
     # beyond the SDK's retries ends the same way, only 15 s of backoff later)
-    put_pair(env, "flaky/a.png", "flaky/a_mask.png")
+    put_pair(env, "flaky/a")
     aws.faults.fail("PUT", env.names.results_bucket, "flaky/a.png", status=403, code="AccessDenied", times=1)
     event = sqs_s3_event(env.names.input_bucket, [["flaky/a_mask.png"]])
     # When the record is delivered, fails, and is delivered again
@@ -85,7 +80,7 @@ def test_an_s3_refusal_of_the_result_is_permanent_and_reported(
     env: Env, aws: StrictMotoServer, context
 ) -> None:
     # Given S3 refusing the result with a 400 that the same request will always get
-    put_pair(env, "refused/a.png", "refused/a_mask.png")
+    put_pair(env, "refused/a")
     aws.faults.fail(
         "PUT", env.names.results_bucket, "refused/a.png", status=400, code="InvalidArgument", times=1
     )
@@ -105,7 +100,7 @@ def test_an_s3_refusal_of_the_result_is_permanent_and_reported(
 def test_a_failure_whose_report_key_is_too_long_is_announced_not_retried(env: Env, context) -> None:
     # Given the longest stem a pair can have (its mask key is 1,024 bytes) and an API that refuses it
     stem = "s" * (1024 - len("_mask.png"))
-    put_pair(env, f"{stem}.png", f"{stem}_mask.png")
+    put_pair(env, stem)
     env.emulator.script({"status": 400, "reason": "INVALID_IMAGE_FORMAT"})
     # When the pair fails permanently (the report's key, <stem>.error.json, would be 1,026 bytes)
     response = handle(sqs_s3_event(env.names.input_bucket, [[f"{stem}_mask.png"]]), context, env.service())
@@ -121,8 +116,8 @@ def test_a_failure_whose_report_key_is_too_long_is_announced_not_retried(env: En
 @pytest.mark.parametrize("encoding", ["encoded", "raw"])
 def test_eventbridge_keys_are_found_encoded_or_raw(env: Env, context, encoding: str) -> None:
     # Given a pair whose keys hold a space and a literal '+', and an EventBridge event for the mask
-    image_key, mask_key = "eb/my cat+1.png", "eb/my cat+1_mask.png"
-    put_pair(env, image_key, mask_key)
+    mask_key = "eb/my cat+1_mask.png"
+    put_pair(env, "eb/my cat+1")
     event = eventbridge_object_created(env.names.input_bucket, mask_key)
     if encoding == "raw":  # as moto sends it (AWS's documentation leaves the encoding open)
         event["detail"]["object"]["key"] = mask_key

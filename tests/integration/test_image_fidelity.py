@@ -8,13 +8,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, ImageDraw
+from PIL import Image, ImageDraw
 from skimage import data as samples
 
-from app import handle
-from tests.event_builders import sqs_s3_event
-from tests.images import encode
-from tests.integration.conftest import Env
+from tests.images import blob_mask, encode, inside_changed, outside_changed, srgb_profile
+from tests.integration.conftest import Env, result_image, run_pair
 
 Photo = Callable[[], np.ndarray]
 PHOTOS: dict[str, Photo] = {
@@ -23,41 +21,6 @@ PHOTOS: dict[str, Photo] = {
     "chelsea": samples.chelsea,
     "rocket": samples.rocket,
 }
-
-
-def blob_mask(size: tuple[int, int], boxes: list[tuple[int, int, int, int]]) -> Image.Image:
-    mask = Image.new("L", size, 0)
-    draw = ImageDraw.Draw(mask)
-    for box in boxes:
-        draw.ellipse(box, fill=255)
-    return mask
-
-
-def outside_changed(original: Image.Image, result: Image.Image, mask: Image.Image) -> int:
-    """How many pixels outside the mask differ between original and result."""
-    a = np.asarray(original.convert("RGB"), dtype=np.int16)
-    b = np.asarray(result.convert("RGB"), dtype=np.int16)
-    outside = np.asarray(mask.convert("L")) == 0
-    return int(np.any(a != b, axis=2)[outside].sum())
-
-
-def inside_changed(original: Image.Image, result: Image.Image, mask: Image.Image) -> float:
-    a = np.asarray(original.convert("RGB"), dtype=np.int16)
-    b = np.asarray(result.convert("RGB"), dtype=np.int16)
-    inside = np.asarray(mask.convert("L")) > 0
-    return float(np.any(a != b, axis=2)[inside].mean())
-
-
-def run_pair(env: Env, context, image_key: str, image: bytes, mask_key: str, mask: bytes, **settings: str):
-    env.put(image_key, image)
-    env.put(mask_key, mask)
-    response = handle(sqs_s3_event(env.names.input_bucket, [[mask_key]]), context, env.service(**settings))
-    assert response == {"batchItemFailures": []}
-
-
-def result_image(env: Env, key: str) -> Image.Image:
-    body, _ = env.result(key)
-    return Image.open(io.BytesIO(body))
 
 
 @pytest.mark.parametrize("name", sorted(PHOTOS))
@@ -226,7 +189,7 @@ def test_mask_drawn_as_transparency_is_read_by_its_alpha(env: Env, context) -> N
 
 def test_icc_profile_is_carried_to_the_output(env: Env, context) -> None:
     # Given a photo with an embedded ICC profile
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    profile = srgb_profile()
     photo = Image.fromarray(samples.coffee())
     mask = blob_mask(photo.size, [(300, 200, 340, 240)])
     # When it is cleaned to WebP

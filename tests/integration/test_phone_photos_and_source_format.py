@@ -6,22 +6,15 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageOps
 from skimage import data as samples
 
 from app import handle
 from tests.event_builders import sqs_s3_event
-from tests.images import encode
-from tests.integration.conftest import Env
-from tests.integration.test_image_fidelity import (
-    blob_mask,
-    inside_changed,
-    outside_changed,
-    result_image,
-    run_pair,
-)
+from tests.images import blob_mask, encode, inside_changed, outside_changed, srgb_profile
+from tests.integration.conftest import Env, result_image, run_pair
 
-PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+PROFILE = srgb_profile()
 
 
 def phone_photo(fmt: str) -> tuple[bytes, Image.Image]:

@@ -13,12 +13,7 @@ import pytest
 from app import handle
 from image_cleanup.aws.sqs_visibility import SqsDeferrer
 from tests.event_builders import s3_notification, sqs_s3_event
-from tests.integration.conftest import Env, mask_png, photo_png
-
-
-def put_pair(env: Env, stem: str) -> None:
-    env.put(f"{stem}.png", photo_png())
-    env.put(f"{stem}_mask.png", mask_png())
+from tests.integration.conftest import Env, photo_png, put_pair
 
 
 def queued_event(env: Env, key: str) -> dict[str, Any]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageCms
+from PIL import Image
 
 from image_cleanup.imaging import encode as encoding
 from image_cleanup.imaging.hd_strategy import HdStrategy, Plan, answer_type, plan_request
 from image_cleanup.imaging.load import LoadedImage
-from tests.images import noise
+from tests.images import noise, srgb_profile
 
-SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+SRGB = srgb_profile()
 
 
 def exif_with_camera() -> bytes:

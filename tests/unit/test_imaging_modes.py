@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image
 
 from image_cleanup.errors import ErrorCode, PermanentError
 from image_cleanup.imaging import encode as encoding
@@ -18,7 +18,7 @@ from image_cleanup.imaging import hd_strategy, merge
 from image_cleanup.imaging import load as loading
 from image_cleanup.imaging.hd_strategy import Box
 from image_cleanup.imaging.limits import Limits
-from tests.images import box_mask, encode, noise
+from tests.images import box_mask, encode, noise, srgb_profile
 
 LIMITS = Limits()
 EXIF_ORIENTATION = 0x0112
@@ -31,10 +31,6 @@ def load(image: Image.Image, fmt: str = "PNG", **params: Any) -> loading.LoadedI
 
 def mask_of(data: bytes, size: tuple[int, int], dilation_px: int = 0) -> Image.Image:
     return loading.load_mask(data, "s3://in/photo_mask.png", size, LIMITS, dilation_px)
-
-
-def srgb_profile() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def undated(profile: bytes) -> bytes:

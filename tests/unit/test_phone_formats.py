@@ -14,7 +14,7 @@ from image_cleanup.imaging import load as loading
 from image_cleanup.imaging.hd_strategy import answer_type
 from image_cleanup.imaging.limits import Limits
 from image_cleanup.naming import Role, parse_key
-from tests.images import encode, noise
+from tests.images import box_mask, encode, noise
 
 LIMITS = Limits()
 
@@ -61,9 +61,7 @@ def test_a_phone_photo_is_answered_in_jpeg() -> None:
 
 def test_an_avif_mask_is_read_like_any_other() -> None:
     # Given a mask saved as AVIF (lossy: greys near its edges)
-    mask = Image.new("L", (64, 48), 0)
-    mask.paste(255, (16, 16, 48, 32))
-    data = encode(mask.convert("RGB"), "AVIF", quality=95)
+    data = encode(box_mask((64, 48), (16, 16, 48, 32)).convert("RGB"), "AVIF", quality=95)
     # When it is loaded for a 64x48 photo
     binary = loading.load_mask(data, "s3://in/p_mask.avif", (64, 48), LIMITS)
     # Then it is binary, white where it was drawn
