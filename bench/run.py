@@ -109,7 +109,6 @@ def bench_stack(name: str, extra_env: dict[str, str] | None = None) -> Iterator[
     resources provisioned with IAM enforced; handlers get the deployed function's environment and
     credentials, with every warm event new work (no idempotency replay, no events, no budget)."""
     from local.aws_server import enforce_iam
-    from local.identities import client_factory
     from local.provision import function_environment, provision
     from local.stack_template import StackTemplate
 
@@ -141,7 +140,7 @@ def bench_stack(name: str, extra_env: dict[str, str] | None = None) -> Iterator[
             "PYTHONPATH": str(ROOT),
             **(extra_env or {}),
         }
-        admin_s3 = client_factory(endpoint, template.region, created.admin)("s3")
+        admin_s3 = created.admin_clients("s3")
         yield BenchStack(created, env, api, admin_s3)
 
 

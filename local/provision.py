@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from local.identities import ClientFactory, Credentials, client_factory, create_admin, create_function_role
@@ -43,6 +43,9 @@ class Provisioned:
     admin: Credentials
     function: Credentials
     function_role_arn: str
+    # Clients for the local endpoint in the stack's region, one per service: the harness's and the role's.
+    admin_clients: ClientFactory = field(compare=False, repr=False)
+    function_clients: ClientFactory = field(compare=False, repr=False)
 
 
 def provision(
@@ -82,6 +85,8 @@ def provision(
         admin=admin,
         function=function,
         function_role_arn=role_arn,
+        admin_clients=client,
+        function_clients=client_factory(endpoint, template.region, function),
     )
 
 

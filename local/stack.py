@@ -24,10 +24,9 @@ import boto3
 
 from local.aws_server import StrictMotoServer, enforce_iam
 from local.emulator import CleanupEmulator
-from local.identities import client_factory
 from local.provision import Provisioned, drain_events, function_environment, provision
 from local.queue_poller import QueuePoller
-from local.stack_template import DEFAULT_REGION, StackNames, StackTemplate
+from local.stack_template import StackNames, StackTemplate
 
 LOCAL_API_KEY = "local-emulator-key"  # a key for the local emulator only; it guards nothing
 FUNCTION_CODE_ROOT = Path(__file__).resolve().parent.parent / "functions" / "cleanup"
@@ -88,8 +87,6 @@ class LocalStack:
         self.provisioned = provision(
             self.endpoint_url, self.template, api_key_secret=json.dumps({"api_key": self._api_key})
         )
-        self._admin_clients = client_factory(self.endpoint_url, DEFAULT_REGION, self.provisioned.admin)
-        self._function_clients = client_factory(self.endpoint_url, DEFAULT_REGION, self.provisioned.function)
         self.queue_url = self.provisioned.queue_url
         self.dlq_url = self.provisioned.dlq_url
         self.events_tap_url = self.provisioned.events_tap_url
@@ -170,17 +167,19 @@ class LocalStack:
         """A client signed by the local administrator (the harness, never the function)."""
         if self.provisioned is None:
             raise RuntimeError("the stack is not started")
-        return self._admin_clients(service)
+        return self.provisioned.admin_clients(service)
 
     def function_client(self, service: str) -> Any:
         """A client signed with the function's execution role."""
         if self.provisioned is None:
             raise RuntimeError("the stack is not started")
-        return self._function_clients(service)
+        return self.provisioned.function_clients(service)
 
     @property
     def queue_arn(self) -> str:
-        return self.template.arn("IntakeQueue")
+        if self.provisioned is None:
+            raise RuntimeError("the stack is not started")
+        return self.provisioned.queue_arn
 
     def queue_depth(self, queue_url: str | None = None) -> int:
         attributes = self.client("sqs").get_queue_attributes(
@@ -271,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         admin = stack.provisioned.admin
         print(
             f"local stack running (Ctrl-C to stop)\n"
-            f"  AWS endpoint   {stack.endpoint_url}   ({DEFAULT_REGION}, IAM enforced)\n"
+            f"  AWS endpoint   {stack.endpoint_url}   ({stack.template.region}, IAM enforced)\n"
             f"  cleanup API    {stack.emulator.url}\n"
             f"  input bucket   s3://{names.input_bucket}\n"
             f"  results bucket s3://{names.results_bucket}\n"
@@ -279,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             f"try:\n"
             f"  export AWS_ACCESS_KEY_ID={admin.access_key_id}\n"
             f"  export AWS_SECRET_ACCESS_KEY={admin.secret_access_key}\n"
-            f"  export AWS_DEFAULT_REGION={DEFAULT_REGION}\n"
+            f"  export AWS_DEFAULT_REGION={stack.template.region}\n"
             f"  aws --endpoint-url {stack.endpoint_url} s3 cp photo.jpg s3://{names.input_bucket}/photos/photo.jpg\n"
             f"  aws --endpoint-url {stack.endpoint_url} s3 cp photo_mask.png "
             f"s3://{names.input_bucket}/photos/photo_mask.png\n"

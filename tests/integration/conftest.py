@@ -22,7 +22,6 @@ from image_cleanup.settings import Settings
 from image_cleanup.wiring import build_pipeline
 from local.aws_server import StrictMotoServer, enforce_iam
 from local.emulator import CleanupEmulator
-from local.identities import client_factory
 from local.lambda_context import LocalLambdaContext
 from local.provision import Provisioned, drain_events, function_environment, provision
 from local.stack import reset_function_caches
@@ -80,21 +79,17 @@ class Env:
     endpoint: str
     emulator: CleanupEmulator
 
-    def __post_init__(self) -> None:
-        self._admin = client_factory(self.endpoint, "us-east-1", self.created.admin)
-        self._function = client_factory(self.endpoint, "us-east-1", self.created.function)
-
     @property
     def template(self) -> StackTemplate:
         return self.created.template
 
     def client(self, service: str) -> Any:
         """Signed by the harness's administrator."""
-        return self._admin(service)
+        return self.created.admin_clients(service)
 
     def function_client(self, service: str) -> Any:
         """Signed with the function's execution role."""
-        return self._function(service)
+        return self.created.function_clients(service)
 
     def function_environment(self, **overrides: str) -> dict[str, str]:
         env = {**function_environment(self.template, self.emulator.url), **overrides}
