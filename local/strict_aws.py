@@ -125,11 +125,10 @@ def caller_may(headers: dict[str, str], action: str, resource: str, account_id: 
     """Whether the signer of a request may perform ``action`` on ``resource`` (moto's policy evaluation)."""
     from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
 
-    authorization = headers.get("Authorization", "")
-    match = re.search(r"Credential=([^/]+)/[^/]+/([^/]+)/", authorization)
-    if match is None:
+    scope = credential_scope(headers.get("Authorization", ""))
+    if scope is None:
         return False
-    access_key_id, region = match.groups()
+    access_key_id, region, _ = scope
     try:
         access_key = create_access_key(account_id, partition_of(region), access_key_id, headers)
         policies = access_key.collect_policies()
@@ -428,10 +427,19 @@ class StrictAwsRules:
         return [body]
 
 
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/")
+
+
+def credential_scope(authorization: str) -> tuple[str, str, str] | None:
+    """Access key, region and service of a SigV4 ``Authorization`` header (None if unsigned)."""
+    match = _CREDENTIAL.search(authorization)
+    return (match.group(1), match.group(2), match.group(3)) if match else None
+
+
 def service_of(environ: dict[str, Any]) -> str:
     """The signing service of a request, from its SigV4 credential scope."""
-    match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
-    return match.group(1) if match else ""
+    scope = credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+    return scope[2] if scope else ""
 
 
 def s3_target(environ: dict[str, Any]) -> tuple[str, str | None, dict[str, list[str]]]:
