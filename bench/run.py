@@ -126,7 +126,7 @@ def bench_stack(name: str, extra_env: dict[str, str] | None = None) -> Iterator[
         enforce_iam(endpoint, enabled=True)
         env = {
             **os.environ,
-            **function_environment(template, f"{api}/v3/cleanup"),
+            **function_environment(template, {"novita": f"{api}/v3/cleanup"}),
             **created.function.environment(),
             "AWS_ENDPOINT_URL": endpoint,
             "STATE_TABLE": "",

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from image_cleanup.provider.names import PROVIDER_URL_VARIABLES
 from local.identities import ClientFactory, Credentials, client_factory, create_admin, create_function_role
 from local.stack_template import LocalResource, StackNames, StackTemplate
 
@@ -90,12 +91,12 @@ def provision(
     )
 
 
-def function_environment(template: StackTemplate, cleanup_api_url: str) -> dict[str, str]:
-    """The function's environment as the template sets it, plus what the Lambda runtime adds, with the
-    cleanup endpoint pointed at the local emulator (the template only accepts https:// URLs)."""
+def function_environment(template: StackTemplate, provider_urls: Mapping[str, str]) -> dict[str, str]:
+    """The function's environment as the template sets it, plus what the Lambda runtime adds, with each
+    provider's endpoint pointed at the local emulator's route (the template only accepts https://)."""
     return {
         **template.function_environment(),
-        "CLEANUP_API_URL": cleanup_api_url,
+        **{PROVIDER_URL_VARIABLES[name]: url for name, url in provider_urls.items()},
         # No X-Ray daemon locally: Powertools' Tracer is switched off the way Powertools documents.
         "POWERTOOLS_TRACE_DISABLED": "true",
         # Set by the Lambda runtime in every execution environment.

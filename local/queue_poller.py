@@ -6,7 +6,9 @@ to come back after their visibility timeout. The queue's redrive policy (moto) m
 dead-letter queue after maxReceiveCount receives, as SQS does. ``max_concurrency`` workers play the
 mapping's MaximumConcurrency. The SQS client it is given should be signed with the function's execution
 role: that is the role Lambda polls with. ``failed_visibility_seconds`` is a local shortcut (Lambda
-leaves a failed record invisible for the queue's whole visibility timeout).
+leaves a failed record invisible for the queue's whole visibility timeout); it never shortens the wait
+of a record the function sent back to wait (``visibility_set`` tells which: the strict local SQS
+records every visibility change it accepts).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class QueuePoller:
         failed_visibility_seconds: int | None = None,
         function_name: str = "image-cleanup-cleanup",
         region: str = "us-east-1",
+        visibility_set: Callable[[str], int | None] = lambda handle: None,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -79,6 +82,7 @@ class QueuePoller:
         self._failed_visibility = failed_visibility_seconds
         self._function_name = function_name
         self._region = region
+        self._visibility_set = visibility_set
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.stats = PollerStats()
@@ -138,7 +142,10 @@ class QueuePoller:
             )
         if self._failed_visibility is not None:
             for message in messages:
-                if message["MessageId"] in failed_ids:
+                if (
+                    message["MessageId"] in failed_ids
+                    and self._visibility_set(message["ReceiptHandle"]) is None
+                ):
                     self._sqs.change_message_visibility(
                         QueueUrl=self._queue_url,
                         ReceiptHandle=message["ReceiptHandle"],

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
 import boto3
@@ -29,7 +28,16 @@ from local.queue_poller import QueuePoller
 from local.stack_template import StackNames, StackTemplate
 
 LOCAL_API_KEY = "local-emulator-key"  # a key for the local emulator only; it guards nothing
-FUNCTION_CODE_ROOT = Path(__file__).resolve().parent.parent / "functions" / "cleanup"
+# The function's waits and circuits on a compressed clock, for tests and demos that play an outage in
+# seconds: the same schedule (doubling waits, doubling cool-downs), a second where production has a
+# minute, 4 s where it has 11 h 40 min.
+COMPRESSED_WAITS = {
+    "OUTAGE_WAIT_SECONDS": "1",
+    "OUTAGE_MAX_WAIT_SECONDS": "4",
+    "IN_FLIGHT_WAIT_SECONDS": "1",
+    "CIRCUIT_COOLDOWN_SECONDS": "1",
+    "CIRCUIT_MAX_COOLDOWN_SECONDS": "4",
+}
 
 
 class LocalStack:
@@ -84,9 +92,9 @@ class LocalStack:
         # moto keeps its state per process, not per server: start from an empty account.
         self.aws.reset()
         self.emulator.start()
-        self.provisioned = provision(
-            self.endpoint_url, self.template, api_key_secret=json.dumps({"api_key": self._api_key})
-        )
+        # The operator's secret: one key per provider (the emulator's IOPaint takes none).
+        secret = {"novita": self._api_key, "clipdrop": self._api_key}
+        self.provisioned = provision(self.endpoint_url, self.template, api_key_secret=json.dumps(secret))
         self.queue_url = self.provisioned.queue_url
         self.dlq_url = self.provisioned.dlq_url
         self.events_tap_url = self.provisioned.events_tap_url
@@ -131,13 +139,11 @@ class LocalStack:
 
     def function_environment(self) -> dict[str, str]:
         """The function's environment, as the template sets it, pointed at the local parts."""
-        env = function_environment(self.template, self.emulator.url)
+        env = function_environment(self.template, self.emulator.urls)
         env.update(self._function_env)
         return env
 
     def start_poller(self) -> None:
-        if str(FUNCTION_CODE_ROOT) not in sys.path:
-            sys.path.insert(0, str(FUNCTION_CODE_ROOT))
         from app import lambda_handler  # imported late: the environment must be in place first
 
         reset_function_caches()
@@ -159,6 +165,7 @@ class LocalStack:
             memory_mb=self.template.function_memory_mb,
             failed_visibility_seconds=self._failed_visibility,
             function_name=self.names.function,
+            visibility_set=self.aws.rules.visibility_set if self.aws and self.aws.rules else lambda h: None,
         )
         self.poller.start()
 

@@ -281,6 +281,7 @@ class StrictAwsRules:
         self._app = app
         self._account = account_id
         self._received: dict[str, float] = {}
+        self._visibility_set: dict[str, int] = {}
         self._received_lock = threading.Lock()
         self.refusals: list[Refusal] = []
 
@@ -288,8 +289,15 @@ class StrictAwsRules:
         """Forget what was seen: refusals, receipts, and the IAM call log (a fresh account)."""
         with self._received_lock:
             self._received.clear()
+            self._visibility_set.clear()
         self.refusals.clear()
         IAM_CALLS.clear()
+
+    def visibility_set(self, receipt_handle: str) -> int | None:
+        """The visibility timeout SQS last accepted for this receipt (None: none was set), so that the
+        local event source mapping can tell a record the function sent back to wait from a failed one."""
+        with self._received_lock:
+            return self._visibility_set.get(receipt_handle)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         service = service_of(environ)
@@ -391,6 +399,8 @@ class StrictAwsRules:
         status, headers, body = _call(self._app, environ)
         if status.startswith("200") and operation == "ReceiveMessage":
             self._record_receipts(body)
+        elif status.startswith("200"):
+            self._record_visibility(changes, body)
         start_response(status, headers)
         return [body]
 
@@ -405,6 +415,17 @@ class StrictAwsRules:
                 handle = message.get("ReceiptHandle")
                 if isinstance(handle, str):
                     self._received[handle] = now
+
+    def _record_visibility(self, changes: list[dict[str, Any]], body: bytes) -> None:
+        try:
+            failed = {entry.get("Id") for entry in json.loads(body or b"{}").get("Failed", [])}
+        except ValueError:
+            return
+        with self._received_lock:
+            for change in changes:
+                handle = change.get("ReceiptHandle")
+                if isinstance(handle, str) and change.get("Id") not in failed:
+                    self._visibility_set[handle] = int(change.get("VisibilityTimeout", 0))
 
     def _seconds_since_receipt(self, handle: object) -> float | None:
         with self._received_lock:

@@ -1,7 +1,8 @@
 """Lambda entry point: read the event, hand each object to the pipeline, answer the event source.
 
 Kept thin on purpose; the work lives in ``image_cleanup``. For SQS it returns the partial batch
-response so only the failed records are delivered again.
+response so only the failed records are delivered again; a record that must wait is sent back for its
+wait (``waits.Deferrals``) instead of failing.
 """
 
 from __future__ import annotations
@@ -18,22 +19,24 @@ from image_cleanup.event_sources import EventKind, event_kind, refs_from_event, 
 from image_cleanup.observability import Metric, count, count_by_error, logger, metrics, tracer
 from image_cleanup.outcome import Outcome
 from image_cleanup.pipeline import Pipeline
-from image_cleanup.ports import Deferrer, NoDeferral, ObjectRef
-from image_cleanup.wiring import get_deferrer, get_pipeline
+from image_cleanup.ports import ObjectRef
+from image_cleanup.waits import Deferrals, QueuedRecord
+from image_cleanup.wiring import get_function
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, get_pipeline(), get_deferrer())
+    function = get_function()
+    return handle(event, context, function.pipeline, function.deferrals)
 
 
 def handle(
-    event: dict[str, Any], context: Any, pipeline: Pipeline, deferrer: Deferrer | None = None
+    event: dict[str, Any], context: Any, pipeline: Pipeline, deferrals: Deferrals | None = None
 ) -> dict[str, Any]:
-    """Dispatch on the event's shape. Tests call this with a pipeline (and deferrer) of their own."""
-    waits = deferrer or NoDeferral()
+    """Dispatch on the event's shape. Tests call this with a pipeline (and deferrals) of their own."""
+    waits = deferrals or Deferrals()
     pipeline.register_context(context)
     kind = event_kind(event)
     if kind is EventKind.SQS:
@@ -45,10 +48,8 @@ def handle(
             logger.set_correlation_id(record.message_id)
             try:
                 return [_process(ref, pipeline, context) for ref in refs_from_sqs_body(record.body)]
-            except TransientError as exc:
-                if exc.retry_after is not None:
-                    # Come back when the wait is over, not after the whole visibility timeout.
-                    waits.defer(record.event_source_arn, record.receipt_handle, exc.retry_after)
+            except Deferred as deferred:
+                waits.defer(_queued(record), deferred)
                 raise
 
         return dict(process_partial_response(event, record_handler, processor, context))
@@ -69,16 +70,19 @@ def handle(
     return {"outcomes": outcomes}
 
 
+def _queued(record: SQSRecord) -> QueuedRecord:
+    try:
+        receives = int(record.attributes.approximate_receive_count)
+    except (TypeError, ValueError):
+        receives = 1
+    return QueuedRecord(record.event_source_arn, record.message_id, record.receipt_handle, receives)
+
+
 def _process(ref: ObjectRef, pipeline: Pipeline, context: Any) -> str:
     try:
         outcome: Outcome = pipeline.handle_object(ref, Deadline.from_context(context))
-    except Deferred as exc:
-        count(Metric.PAIRS_DEFERRED)
-        logger.info(
-            "the record waits in the queue for its turn",
-            extra={"key": ref.key, "error": exc.code.value, "wait_seconds": exc.retry_after},
-        )
-        raise
+    except Deferred:
+        raise  # a wait, not a failure: the record handler defers it
     except TransientError as exc:
         count(Metric.PAIRS_RETRIED)
         count_by_error(Metric.TRANSIENT_FAILURES, exc.code.value)

@@ -1,4 +1,5 @@
-"""`/_emulator/*` admin endpoints, so other processes can script a running emulator."""
+"""`/_emulator/*` admin endpoints, so other processes can script a running emulator; each applies to
+Novita unless the query names another provider (`?provider=clipdrop`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import parse_qs
 
-from local.emulator.endpoint import Reply, json_reply, load_json
+from local.emulator.dialects import Reply, json_reply, load_json
 from local.emulator.models import ApiError, NetworkModel, coerce_fault
 from local.emulator.state import EmulatorState
 
@@ -64,12 +65,15 @@ def post_random(state: EmulatorState, body: bytes) -> Reply:
 
 
 def post_config(state: EmulatorState, body: bytes) -> Reply:
-    """`{"api_key": "...", "requests_per_minute": 10}`: change key and/or quota."""
+    """`{"api_key": "...", "requests_per_minute": 10, "credits": 100}`: change key (null: none asked
+    for), quota and/or the credits left (null: unlimited)."""
     payload = _object_body(body)
-    _only_keys(payload, {"api_key", "requests_per_minute"})
+    _only_keys(payload, {"api_key", "requests_per_minute", "credits"})
     try:
         state.configure(
-            api_key=payload.get("api_key"), requests_per_minute=payload.get("requests_per_minute")
+            api_key=payload.get("api_key", ...),
+            requests_per_minute=payload.get("requests_per_minute"),
+            credits=payload.get("credits", ...),
         )
     except ValueError as error:
         raise _invalid(error) from error

@@ -1,141 +1,61 @@
-"""Transport-free logic of `POST /v3/cleanup`: faults, auth, quota, validation, inpainting, replies."""
+"""Transport-free logic of one provider's cleanup route: faults, auth, credits, quota, validation,
+inpainting, replies. The same steps for every provider, in the same order; how each one reads its
+request and writes its answers is its ``dialects`` entry."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
 
 from PIL import Image
 
-from local.emulator.inpainting import ProviderLimits, decode_image, encode_image, fill, half_size, inpaint
-from local.emulator.models import (
-    IMAGE_TYPES,
-    ApiError,
-    Fault,
-    RecordedCall,
-    default_reason,
-    format_retry_after,
-)
+from local.emulator.dialects import Dialect, EmulatedRequest, Reply, json_reply
+from local.emulator.inpainting import ProviderLimits, decode_image, fill, inpaint
+from local.emulator.models import ApiError, Fault, RecordedCall, default_reason
 from local.emulator.state import EmulatorState
 
-# Bodies used by the response-corrupting fault kinds.
-_TRUNCATED_JSON: Final = b'{"image_file": "iVBORw0KGgoAAAANSUhEUgAA'
-_NOT_BASE64: Final = "%%% this is not base64 %%%"
-_NOT_AN_IMAGE: Final = b"cleanup emulator: these bytes are not an image\n" * 4
-_NOT_JSON: Final = object()
-
-
-@dataclass(frozen=True)
-class Reply:
-    """An HTTP answer; `drop` means close the connection without answering."""
-
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-    drop: bool = False
-
-
-def json_reply(status: int, data: object, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
-    """Serialize `data` as a JSON reply."""
-    return Reply(status=status, body=json.dumps(data).encode(), headers=headers)
+__all__ = ["ProviderEndpoint", "Reply", "api_error_reply", "error_reply", "json_reply"]
 
 
 def error_reply(status: int, reason: str, message: str, *, retry_after: float | None = None) -> Reply:
-    """Provider-style error body, with Retry-After when given."""
-    headers = () if retry_after is None else (("Retry-After", format_retry_after(retry_after)),)
-    body = {"code": status, "reason": reason, "message": message, "metadata": {}}
-    return json_reply(status, body, headers)
+    """Novita-style error body (the admin routes answer in it too), with Retry-After when given."""
+    headers = () if retry_after is None else (("Retry-After", _retry_after(retry_after)),)
+    return json_reply(status, {"code": status, "reason": reason, "message": message, "metadata": {}}, headers)
 
 
 def api_error_reply(error: ApiError) -> Reply:
-    """Reply for a raised ApiError."""
+    """Reply for a raised ApiError (admin routes)."""
     return error_reply(error.status, error.reason, error.message, retry_after=error.retry_after)
 
 
-def load_json(body: bytes) -> object:
-    """Parse a JSON body, returning the `_NOT_JSON` sentinel when it is not JSON."""
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return _NOT_JSON
-
-
-@dataclass(frozen=True)
-class EmulatedRequest:
-    """A structurally valid cleanup request (images not yet decoded)."""
-
-    image_file: str
-    mask_file: str
-    image_type: str
-    enterprise_plan: bool
-
-
-def _extra(payload: dict[str, Any]) -> dict[str, Any]:
-    extra = payload.get("extra", {})
-    if not isinstance(extra, dict):
-        raise ApiError(400, "INVALID_REQUEST_BODY", "extra must be an object")
-    return extra
-
-
-def _enterprise_plan(extra: dict[str, Any]) -> bool:
-    plan = extra.get("enterprise_plan", {})
-    if not isinstance(plan, dict) or not isinstance(plan.get("enabled", False), bool):
-        raise ApiError(400, "INVALID_PARAMETER", "extra.enterprise_plan.enabled must be a boolean")
-    return bool(plan.get("enabled", False))
-
-
-def parse_cleanup_request(payload: object) -> EmulatedRequest:
-    """Check the body's structure and parameters; raises ApiError(400, ...)."""
-    if payload is _NOT_JSON or not isinstance(payload, dict):
-        raise ApiError(400, "INVALID_REQUEST_BODY", "the body must be a JSON object")
-    for name in ("image_file", "mask_file"):
-        if not isinstance(payload.get(name), str):
-            raise ApiError(400, "INVALID_REQUEST_BODY", f"{name} is required and must be a base64 string")
-    extra = _extra(payload)
-    image_type = extra.get("response_image_type", "png")
-    if image_type not in IMAGE_TYPES:
-        raise ApiError(
-            400, "INVALID_PARAMETER", f"response_image_type must be one of {', '.join(IMAGE_TYPES)}"
-        )
-    return EmulatedRequest(payload["image_file"], payload["mask_file"], image_type, _enterprise_plan(extra))
-
-
-def peek_options(payload: object) -> tuple[str | None, bool]:
-    """Best-effort (response_image_type, enterprise_plan) for the call record, even for bad bodies."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("extra", {}), dict):
-        return None, False
-    extra = payload.get("extra", {})
-    image_type = extra.get("response_image_type", "png")
-    plan = extra.get("enterprise_plan")
-    enterprise = isinstance(plan, dict) and plan.get("enabled") is True
-    # Only known values are kept so that no client-controlled text ends up in the record.
-    return (image_type if image_type in IMAGE_TYPES else None), enterprise
+def _retry_after(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else format(seconds, "g")
 
 
 @dataclass
 class _CallDraft:
+    provider: str
     body_bytes: int
     authorized: bool
     fault: str | None
-    response_image_type: str | None
-    enterprise_plan: bool
+    options: tuple[tuple[str, str], ...]
     image_size: tuple[int, int] | None = None
     mask_size: tuple[int, int] | None = None
 
     def finish(self, status: int) -> RecordedCall:
+        options = dict(self.options)
         return RecordedCall(
             status=status,
             image_size=self.image_size,
             mask_size=self.mask_size,
-            response_image_type=self.response_image_type,
-            enterprise_plan=self.enterprise_plan,
+            response_image_type=options.get("response_image_type"),
+            enterprise_plan=options.get("enterprise_plan") == "true",
             body_bytes=self.body_bytes,
             authorized=self.authorized,
             fault=self.fault,
+            provider=self.provider,
+            options=self.options,
         )
 
 
@@ -146,18 +66,16 @@ class _Outcome:
     rate_limited: bool = False
 
 
-class CleanupEndpoint:
-    """Answers cleanup requests the way the provider does, plus the scripted misbehaviour."""
+class ProviderEndpoint:
+    """Answers one provider's cleanup requests the way that provider does, plus the scripted
+    misbehaviour."""
 
     def __init__(
-        self,
-        state: EmulatorState,
-        limits: ProviderLimits,
-        *,
-        bench: bool = False,
+        self, state: EmulatorState, limits: ProviderLimits, dialect: Dialect, *, bench: bool = False
     ) -> None:
         self._state = state
         self._limits = limits
+        self.dialect = dialect
         # Benchmarks: a provider's work on every call without the inpainting model: both images decoded
         # and validated, the mask's area filled, the answer encoded as a server would (PNG at zlib
         # level 6, the library default; JPEG and WebP at quality 90). The model's own time, and the
@@ -167,20 +85,20 @@ class CleanupEndpoint:
     @property
     def max_body_bytes(self) -> int:
         """Largest body worth reading: two maximal images in base64 plus JSON overhead."""
-        return 2 * 4 * -(-self._limits.max_bytes // 3) + 1024 * 1024
+        largest = self._limits.max_bytes or 200 * 1024 * 1024
+        return 2 * 4 * -(-largest // 3) + 1024 * 1024
 
-    def handle(self, body: bytes, authorization: str | None) -> Reply:
-        """Answer one `POST /v3/cleanup` whose body has been read, and record it."""
+    def handle(self, body: bytes, headers: Mapping[str, str]) -> Reply:
+        """Answer one cleanup request whose body has been read, and record it."""
         drawn = self._state.next_fault()
         fault, label = drawn if drawn is not None else (None, None)
         if fault is not None and fault.latency > 0:
             time.sleep(fault.latency)
         network = self._state.network
         network.upload(len(body))
-        payload = load_json(body)
-        image_type, enterprise = peek_options(payload)
-        draft = _CallDraft(len(body), self._state.is_authorized(authorization), label, image_type, enterprise)
-        outcome = self._answer(fault, draft, payload)
+        authorized = self.dialect.authorized(headers, self._state)
+        draft = _CallDraft(self.dialect.name, len(body), authorized, label, self.dialect.peek(body, headers))
+        outcome = self._answer(fault, draft, body, headers)
         if outcome.billed and draft.image_size is not None:
             network.process(draft.image_size)
         network.download(len(outcome.reply.body))
@@ -188,40 +106,57 @@ class CleanupEndpoint:
         self._state.record(draft.finish(status), billed=outcome.billed, rate_limited=outcome.rate_limited)
         return outcome.reply
 
-    def reject_oversized(self, body_bytes: int, authorization: str | None) -> Reply:
+    def reject_oversized(self, body_bytes: int, headers: Mapping[str, str]) -> Reply:
         """Answer (and record) a body too large to read; it is refused before faults and auth."""
         error = ApiError(400, "IMAGE_EXCEEDS_MAX_SIZE", f"request body exceeds {self.max_body_bytes} bytes")
-        draft = _CallDraft(body_bytes, self._state.is_authorized(authorization), None, None, False)
+        draft = _CallDraft(
+            self.dialect.name, body_bytes, self.dialect.authorized(headers, self._state), None, ()
+        )
         self._state.record(draft.finish(error.status), billed=False)
-        return api_error_reply(error)
+        return self._error(error)
 
-    def _answer(self, fault: Fault | None, draft: _CallDraft, payload: object) -> _Outcome:
+    def _error(self, error: ApiError) -> Reply:
+        return self.dialect.error(error.status, error.reason, error.message, error.retry_after)
+
+    def _answer(
+        self, fault: Fault | None, draft: _CallDraft, body: bytes, headers: Mapping[str, str]
+    ) -> _Outcome:
         if fault is not None and fault.status is not None:
             reason = fault.reason or default_reason(fault.status)
-            return _Outcome(
-                error_reply(fault.status, reason, "injected fault", retry_after=fault.retry_after)
-            )
+            return _Outcome(self.dialect.error(fault.status, reason, "injected fault", fault.retry_after))
         if fault is not None and fault.kind == "drop":
             return _Outcome(Reply(status=0, drop=True))
         try:
-            cleaned, image_type = self._clean(draft, payload)
+            cleaned, request = self._clean(draft, body, headers)
         except ApiError as error:
-            return _Outcome(api_error_reply(error), rate_limited=error.reason == "RATE_LIMIT_EXCEEDED")
+            return _Outcome(self._error(error), rate_limited=error.reason == "RATE_LIMIT_EXCEEDED")
         kind = fault.kind if fault is not None else None
-        return _Outcome(_success_reply(cleaned, image_type, kind, 6 if self._bench else 1), billed=True)
+        reply = self.dialect.success(cleaned, request, kind, 6 if self._bench else 1)
+        self._state.spend_credit()
+        headers_out = reply.headers + self.dialect.billing(self._state)
+        return _Outcome(Reply(reply.status, reply.body, reply.content_type, headers_out), billed=True)
 
-    def _clean(self, draft: _CallDraft, payload: object) -> tuple[Image.Image, str]:
+    def _clean(
+        self, draft: _CallDraft, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[Image.Image, EmulatedRequest]:
         if not draft.authorized:
-            raise ApiError(403, "INVALID_API_KEY", "the API key is missing or invalid")
+            raise self.dialect.unauthorized(headers)
+        if self._state.out_of_credits():
+            raise self.dialect.out_of_credits()
         retry_after = self._state.admit()
         if retry_after is not None:
             raise ApiError(
                 429, "RATE_LIMIT_EXCEEDED", "requests per minute quota exceeded", retry_after=retry_after
             )
-        request = parse_cleanup_request(payload)
-        image = decode_image(request.image_file, "image_file", self._limits)
-        draft.image_size = image.size
-        mask = decode_image(request.mask_file, "mask_file", self._limits)
+        request = self.dialect.parse(body, headers)
+        try:
+            image = decode_image(request.image, "image_file", self._limits)
+            draft.image_size = image.size
+            mask = decode_image(request.mask, "mask_file", self._limits)
+        except ApiError as error:
+            if error.reason != "INVALID_IMAGE_FORMAT":
+                raise
+            raise ApiError(self.dialect.bad_image_status, error.reason, error.message) from error
         draft.mask_size = mask.size
         if mask.size != image.size:
             raise ApiError(
@@ -229,18 +164,4 @@ class CleanupEndpoint:
                 "MASK_SIZE_MISMATCH",
                 f"mask is {mask.width}x{mask.height}, image is {image.width}x{image.height}",
             )
-        return (fill(image, mask) if self._bench else inpaint(image, mask)), request.image_type
-
-
-def _success_reply(cleaned: Image.Image, image_type: str, kind: str | None, png_level: int) -> Reply:
-    """The 200 answer, corrupted as the response fault `kind` (if any) asks."""
-    if kind == "malformed_json":
-        return Reply(status=200, body=_TRUNCATED_JSON)
-    if kind == "bad_base64":
-        image_file = _NOT_BASE64
-    elif kind == "wrong_format":
-        image_file = base64.b64encode(_NOT_AN_IMAGE).decode("ascii")
-    else:
-        image = half_size(cleaned) if kind == "wrong_size" else cleaned
-        image_file = base64.b64encode(encode_image(image, image_type, png_level)).decode("ascii")
-    return json_reply(200, {"image_file": image_file, "image_type": image_type})
+        return (fill(image, mask) if self._bench else inpaint(image, mask)), request

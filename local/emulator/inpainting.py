@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 from dataclasses import dataclass
 from typing import Final
@@ -24,18 +22,10 @@ _LOSSY_QUALITY: Final = 90
 
 @dataclass(frozen=True)
 class ProviderLimits:
-    """Per-image limits enforced on both the image and the mask."""
+    """Per-image limits enforced on both the image and the mask (None: no limit, as IOPaint)."""
 
-    max_pixels: int
-    max_bytes: int
-
-
-def decode_base64(data: str, label: str) -> bytes:
-    """Strictly decode base64 (no silently skipped characters), else INVALID_IMAGE_FORMAT."""
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ApiError(400, "INVALID_IMAGE_FORMAT", f"{label} is not valid base64") from exc
+    max_pixels: int | None
+    max_bytes: int | None
 
 
 def _invalid_image(label: str) -> ApiError:
@@ -48,10 +38,9 @@ def _too_many_pixels(label: str, limits: ProviderLimits) -> ApiError:
     )
 
 
-def decode_image(data: str, label: str, limits: ProviderLimits) -> Image.Image:
-    """Decode one base64 image field, enforcing format, byte and pixel limits before full decoding."""
-    raw = decode_base64(data, label)
-    if len(raw) > limits.max_bytes:
+def decode_image(raw: bytes, label: str, limits: ProviderLimits) -> Image.Image:
+    """Decode one image field's bytes, enforcing format, byte and pixel limits before full decoding."""
+    if limits.max_bytes is not None and len(raw) > limits.max_bytes:
         raise ApiError(
             400, "IMAGE_EXCEEDS_MAX_SIZE", f"{label} exceeds the limit of {limits.max_bytes} bytes"
         )
@@ -64,7 +53,7 @@ def decode_image(data: str, label: str, limits: ProviderLimits) -> Image.Image:
         raise _invalid_image(label) from exc
     # Image.open only reads the header, so oversized images are refused before their pixels are decoded.
     width, height = image.size
-    if width * height > limits.max_pixels:
+    if limits.max_pixels is not None and width * height > limits.max_pixels:
         raise _too_many_pixels(label, limits)
     try:
         image.load()
@@ -96,17 +85,14 @@ def fill(image: Image.Image, mask: Image.Image) -> Image.Image:
     return rgb
 
 
-def half_size(image: Image.Image) -> Image.Image:
-    """Shrink to half width/height (at least 1 px) for the `wrong_size` fault."""
-    return image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.BILINEAR)
-
-
-def encode_image(image: Image.Image, image_type: str, png_level: int = 1) -> bytes:
-    """Encode as png (zlib ``png_level``) or webp/jpeg (quality 90)."""
+def encode_image(
+    image: Image.Image, image_type: str, png_level: int = 1, quality: int = _LOSSY_QUALITY
+) -> bytes:
+    """Encode as png (zlib ``png_level``) or webp/jpeg (``quality``, 90 by default)."""
     buffer = io.BytesIO()
     pil_format = _PIL_FORMATS[image_type]
     if pil_format == "PNG":
         image.save(buffer, format=pil_format, compress_level=png_level)
     else:
-        image.save(buffer, format=pil_format, quality=_LOSSY_QUALITY)
+        image.save(buffer, format=pil_format, quality=quality)
     return buffer.getvalue()

@@ -137,15 +137,19 @@ class RecordedCall:
     body_bytes: int
     authorized: bool
     fault: str | None = None
+    provider: str = "novita"
+    options: tuple[tuple[str, str], ...] = ()  # the request's recorded options (never a payload)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (sizes as [w, h] lists)."""
         return {
+            "provider": self.provider,
             "status": self.status,
             "image_size": list(self.image_size) if self.image_size else None,
             "mask_size": list(self.mask_size) if self.mask_size else None,
             "response_image_type": self.response_image_type,
             "enterprise_plan": self.enterprise_plan,
+            "options": dict(self.options),
             "body_bytes": self.body_bytes,
             "authorized": self.authorized,
             "fault": self.fault,

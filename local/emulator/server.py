@@ -1,7 +1,10 @@
-"""Local, Novita-compatible `POST /v3/cleanup` server with real (OpenCV) inpainting and fault injection.
+"""Local server for the three providers' cleanup contracts, with real (OpenCV) inpainting and fault
+injection: Novita's `POST /v3/cleanup`, Clipdrop's `POST /cleanup/v1` and IOPaint's `POST
+/api/v1/inpaint` (``dialects``), each with its own key, quota, credits, faults and stats.
 
 Used by the integration tests and the local stack. It binds to loopback only, never logs payloads or
-keys, and can be scripted in-process (`CleanupEmulator`) or over HTTP (`/_emulator/*`).
+keys, and can be scripted in-process (`CleanupEmulator`, `CleanupEmulator.provider(name)`) or over
+HTTP (`/_emulator/*`, with `?provider=clipdrop` for another provider than Novita).
 
 CLI: ``python -m local.emulator --port 8787 --api-key KEY [--requests-per-minute N] [--bench]
 [--network --link-mbps 100 --rtt-ms 50 --ms-per-mp 100]``
@@ -22,17 +25,19 @@ from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from local.emulator.admin import GET_ROUTES, POST_ROUTES
-from local.emulator.endpoint import CleanupEndpoint, Reply, api_error_reply, error_reply
+from local.emulator.dialects import DIALECTS
+from local.emulator.endpoint import ProviderEndpoint, Reply, api_error_reply, error_reply
 from local.emulator.inpainting import ProviderLimits
 from local.emulator.models import ApiError, EmulatorStats, Fault, NetworkModel, RecordedCall, coerce_fault
 from local.emulator.state import EmulatorState, validate_requests_per_minute
 
 __all__ = ["CleanupEmulator", "EmulatorStats", "Fault", "RecordedCall", "main"]
 
-CLEANUP_PATH: Final = "/v3/cleanup"
+CLEANUP_PATH: Final = DIALECTS["novita"].path
+PROVIDER_NAMES: Final = tuple(DIALECTS)
 API_KEY_ENV: Final = "CLEANUP_EMULATOR_API_KEY"
 _ADMIN_BODY_LIMIT: Final = 1024 * 1024
 _IDLE_CONNECTION_TIMEOUT: Final = 120.0
@@ -75,16 +80,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._discard_body()
             reply = error_reply(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed here")
             self._send(Reply(reply.status, reply.body, headers=(("Allow", ", ".join(allowed)),)))
-        elif path == CLEANUP_PATH:
-            self._cleanup()
+        elif path in self._emulator_server.endpoints:
+            self._cleanup(self._emulator_server.endpoints[path])
         elif method == "POST":
-            self._admin_post(path)
+            self._admin_post(path, parts.query)
         else:
-            self._send(GET_ROUTES[path](self._emulator_server.state, parts.query))
+            state = self._emulator_server.state_for(parts.query)
+            self._send(GET_ROUTES[path](state, parts.query) if state else _unknown_provider(parts.query))
 
-    @staticmethod
-    def _allowed_methods(path: str) -> tuple[str, ...]:
-        if path == CLEANUP_PATH or path in POST_ROUTES:
+    def _allowed_methods(self, path: str) -> tuple[str, ...]:
+        if path in self._emulator_server.endpoints or path in POST_ROUTES:
             return ("POST",)
         if path in GET_ROUTES:
             return ("GET",)
@@ -114,27 +119,34 @@ class _Handler(BaseHTTPRequestHandler):
     def _discard_body(self) -> None:
         self._read_body(_ADMIN_BODY_LIMIT)
 
-    def _cleanup(self) -> None:
-        endpoint = self._emulator_server.endpoint
-        authorization = self.headers.get("Authorization")
+    def _cleanup(self, endpoint: ProviderEndpoint) -> None:
+        headers = _Caseless(dict(self.headers.items()))
         length = self._content_length()
         if length is not None and length > endpoint.max_body_bytes:
             self.close_connection = True
-            self._send(endpoint.reject_oversized(length, authorization))
+            self._send(endpoint.reject_oversized(length, headers))
             return
         # An unframed body is treated as empty, so it fails validation after faults, auth and quota.
         body = self._read_body(endpoint.max_body_bytes) or b""
-        self._send(endpoint.handle(body, authorization))
+        self._send(endpoint.handle(body, headers))
 
-    def _admin_post(self, path: str) -> None:
+    def _admin_post(self, path: str, query: str) -> None:
         body = self._read_body(_ADMIN_BODY_LIMIT)
         if body is None:
             self._send(error_reply(400, "INVALID_REQUEST_BODY", "admin bodies must be small JSON objects"))
             return
+        server = self._emulator_server
+        state = server.state_for(query)
+        if state is None:
+            self._send(_unknown_provider(query))
+            return
         try:
-            reply = POST_ROUTES[path](self._emulator_server.state, body)
+            reply = POST_ROUTES[path](state, body)
         except ApiError as error:
             reply = api_error_reply(error)
+        if path.endswith("/network"):
+            # One path to the providers: the network model is the same for all of them.
+            server.share_network(state)
         self._send(reply)
 
     def _send(self, reply: Reply) -> None:
@@ -154,17 +166,57 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(reply.body)
 
 
+class _Caseless(dict[str, str]):
+    """Request headers looked up by any letter case, as HTTP means them."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__({name.lower(): value for name, value in headers.items()})
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+
+def _provider_of(query: str) -> str:
+    return parse_qs(query).get("provider", ["novita"])[-1]
+
+
+def _unknown_provider(query: str) -> Reply:
+    return error_reply(
+        400,
+        "INVALID_PARAMETER",
+        f"provider must be one of {', '.join(PROVIDER_NAMES)}; got {_provider_of(query)!r}",
+    )
+
+
 class _EmulatorServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer that knows its endpoint and can cut open connections on stop."""
+    """ThreadingHTTPServer that knows its providers' routes and can cut open connections on stop."""
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], endpoint: CleanupEndpoint, state: EmulatorState) -> None:
-        self.endpoint = endpoint
-        self.state = state
+    def __init__(
+        self,
+        address: tuple[str, int],
+        endpoints: Mapping[str, ProviderEndpoint],
+        states: Mapping[str, EmulatorState],
+    ) -> None:
+        self.endpoints = dict(endpoints)  # by path
+        self.states = dict(states)  # by provider
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def state_for(self, query: str) -> EmulatorState | None:
+        return self.states.get(_provider_of(query))
+
+    def share_network(self, source: EmulatorState) -> None:
+        for state in self.states.values():
+            state.network = source.network
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse DNS lookup (getfqdn), which can stall start-up."""
@@ -220,8 +272,58 @@ def _positive_int(name: str, value: int) -> int:
     return value
 
 
+class ProviderHandle:
+    """One provider of a running emulator: its faults, key, quota, credits and stats."""
+
+    def __init__(self, emulator: CleanupEmulator, name: str, state: EmulatorState) -> None:
+        self._emulator = emulator
+        self.name = name
+        self._state = state
+
+    @property
+    def url(self) -> str:
+        """This provider's cleanup URL."""
+        return self._emulator.base_url + DIALECTS[self.name].path
+
+    def script(self, *faults: Fault | Mapping[str, Any]) -> None:
+        """Append faults (Fault or dict of its fields) to the FIFO; each cleanup request consumes one."""
+        self._state.script([coerce_fault(fault) for fault in faults])
+
+    def set_random_faults(
+        self, rate: float, statuses: Sequence[int] = (503,), seed: int | None = None
+    ) -> None:
+        """Fail each request without a scripted fault with probability `rate` (429s carry Retry-After 1);
+        a rate of 1 is an outage until ``set_random_faults(0)``."""
+        self._state.set_random_faults(rate, statuses, seed)
+
+    def configure(
+        self,
+        *,
+        api_key: str | object | None = ...,
+        requests_per_minute: int | None = None,
+        credits: int | object | None = ...,
+    ) -> None:
+        """Change the accepted key (None: none asked for, as a bare IOPaint), the quota (0 = unlimited)
+        and/or the credits left (None: unlimited); what is left out stays as it is."""
+        self._state.configure(api_key=api_key, requests_per_minute=requests_per_minute, credits=credits)
+
+    def reset(self) -> None:
+        """Clear scripted and random faults, stats, credits and the quota window."""
+        self._state.reset()
+
+    @property
+    def stats(self) -> EmulatorStats:
+        """Snapshot of the counters and recorded calls."""
+        return self._state.snapshot()
+
+
 class CleanupEmulator:
-    """In-process handle on the emulator server; also a context manager (start/stop)."""
+    """In-process handle on the emulator server; also a context manager (start/stop).
+
+    Its own methods (``script``, ``stats``, ``url``...) are Novita's, the default provider; another
+    provider's are ``provider("clipdrop")`` and ``provider("iopaint")``. Novita and Clipdrop accept
+    ``api_key``; IOPaint takes no key unless ``iopaint_key`` is given (a proxy in front of it).
+    """
 
     def __init__(
         self,
@@ -233,16 +335,30 @@ class CleanupEmulator:
         max_pixels: int = 16_000_000,
         max_bytes: int = 30 * 1024 * 1024,
         bench: bool = False,
+        iopaint_key: str | None = None,
     ) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int in 0..65535, got {port!r}")
         self._host = _loopback_host(host)
         self._requested_port = port
-        self._state = EmulatorState(api_key, validate_requests_per_minute(requests_per_minute))
+        rpm = validate_requests_per_minute(requests_per_minute)
+        self._states = {
+            "novita": EmulatorState(api_key, rpm),
+            "clipdrop": EmulatorState(api_key, 0),
+            "iopaint": EmulatorState(iopaint_key, 0),
+        }
         limits = ProviderLimits(
             _positive_int("max_pixels", max_pixels), _positive_int("max_bytes", max_bytes)
         )
-        self._endpoint = CleanupEndpoint(self._state, limits, bench=bench)
+        # IOPaint has no limits of its own; Novita's and Clipdrop's are the documented 16 MP and 30 MB.
+        unbounded = ProviderLimits(None, None)
+        self._endpoints = {
+            DIALECTS[name].path: ProviderEndpoint(
+                state, unbounded if name == "iopaint" else limits, DIALECTS[name], bench=bench
+            )
+            for name, state in self._states.items()
+        }
+        self._handles = {name: ProviderHandle(self, name, state) for name, state in self._states.items()}
         self._lifecycle_lock = threading.Lock()
         self._server: _EmulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -252,7 +368,7 @@ class CleanupEmulator:
         with self._lifecycle_lock:
             if self._server is not None:
                 raise RuntimeError("the emulator is already running")
-            server = _EmulatorServer((self._host, self._requested_port), self._endpoint, self._state)
+            server = _EmulatorServer((self._host, self._requested_port), self._endpoints, self._states)
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -296,42 +412,58 @@ class CleanupEmulator:
         """`http://127.0.0.1:<port>`."""
         return f"http://{self._host}:{self.port}"
 
+    def provider(self, name: str) -> ProviderHandle:
+        """One provider's handle (``novita``, ``clipdrop``, ``iopaint``)."""
+        return self._handles[name]
+
     @property
     def url(self) -> str:
-        """The cleanup endpoint URL."""
-        return self.base_url + CLEANUP_PATH
+        """Novita's cleanup endpoint URL."""
+        return self._handles["novita"].url
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Every provider's cleanup URL, by provider."""
+        return {name: handle.url for name, handle in self._handles.items()}
 
     def script(self, *faults: Fault | Mapping[str, Any]) -> None:
-        """Append faults (Fault or dict of its fields) to the FIFO; each cleanup request consumes one."""
-        self._state.script([coerce_fault(fault) for fault in faults])
+        """Novita's: append faults to the FIFO; each cleanup request consumes one."""
+        self._handles["novita"].script(*faults)
 
     def set_random_faults(
         self, rate: float, statuses: Sequence[int] = (503,), seed: int | None = None
     ) -> None:
-        """Fail each request without a scripted fault with probability `rate` (429s carry Retry-After 1)."""
-        self._state.set_random_faults(rate, statuses, seed)
+        """Novita's: fail each request without a scripted fault with probability `rate`."""
+        self._handles["novita"].set_random_faults(rate, statuses, seed)
 
     def configure(self, *, api_key: str | None = None, requests_per_minute: int | None = None) -> None:
-        """Change the accepted key and/or the quota (0 = unlimited)."""
-        self._state.configure(api_key=api_key, requests_per_minute=requests_per_minute)
+        """Novita's key and/or quota (0 = unlimited), None leaving each unchanged; a key is Clipdrop's
+        too, and IOPaint is set back to asking none."""
+        key: str | object = ... if api_key is None else api_key
+        self._handles["novita"].configure(api_key=key, requests_per_minute=requests_per_minute)
+        if api_key is not None:
+            self._handles["clipdrop"].configure(api_key=api_key)
+            self._handles["iopaint"].configure(api_key=None)
 
     def reset(self) -> None:
-        """Clear scripted and random faults, stats and the quota window."""
-        self._state.reset()
+        """Every provider: clear scripted and random faults, stats, credits and the quota window."""
+        for handle in self._handles.values():
+            handle.reset()
 
     def set_network(self, model: NetworkModel) -> None:
         """The model of the path to a real provider (benchmarks); ``NetworkModel()`` turns it off."""
-        self._state.network = model
+        for state in self._states.values():
+            state.network = model
 
     @property
     def network(self) -> NetworkModel:
         """The network model in force (set here, by the CLI or by ``POST /_emulator/network``)."""
-        return self._state.network
+        return self._states["novita"].network
 
     @property
     def stats(self) -> EmulatorStats:
-        """Snapshot of the counters and recorded calls."""
-        return self._state.snapshot()
+        """Novita's counters and recorded calls."""
+        return self._handles["novita"].stats
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import math
 import random
 import threading
@@ -22,6 +21,13 @@ def validate_api_key(api_key: object) -> str:
     if not isinstance(api_key, str) or not api_key or any(ch.isspace() for ch in api_key):
         raise ValueError("api_key must be a non-empty string without whitespace")
     return api_key
+
+
+def validate_credits(credits: object) -> int | None:
+    """Return `credits` if it is None (unlimited) or an int >= 0, else raise ValueError."""
+    if credits is not None and (not isinstance(credits, int) or isinstance(credits, bool) or credits < 0):
+        raise ValueError(f"credits must be an int >= 0 or null, got {credits!r}")
+    return credits
 
 
 def validate_requests_per_minute(value: object) -> int:
@@ -55,11 +61,18 @@ class EmulatorState:
     """All shared state, guarded by one lock because handler threads run concurrently."""
 
     def __init__(
-        self, api_key: str, requests_per_minute: int, clock: Callable[[], float] = time.monotonic
+        self,
+        api_key: str | None,
+        requests_per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        credits: int | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
-        self._api_key = validate_api_key(api_key)
+        # None: the provider takes no key (a self-hosted IOPaint without a proxy in front of it).
+        self._api_key = None if api_key is None else validate_api_key(api_key)
+        self._credits = validate_credits(credits)
+        self._spent = 0
         self._requests_per_minute = validate_requests_per_minute(requests_per_minute)
         self._faults: deque[Fault] = deque()
         self._random: _RandomFaults | None = None
@@ -74,15 +87,42 @@ class EmulatorState:
         self._by_status: dict[int, int] = {}
         self._calls: list[RecordedCall] = []
 
-    def configure(self, *, api_key: str | None = None, requests_per_minute: int | None = None) -> None:
-        """Change the accepted key and/or the quota; None leaves a setting unchanged."""
-        key = None if api_key is None else validate_api_key(api_key)
+    @property
+    def api_key(self) -> str | None:
+        with self._lock:
+            return self._api_key
+
+    def configure(
+        self,
+        *,
+        api_key: str | object | None = ...,
+        requests_per_minute: int | None = None,
+        credits: int | object | None = ...,
+    ) -> None:
+        """Change the accepted key (None: no key is asked for), the quota and/or the credits left (None:
+        unlimited); an argument left out (or a quota of None) leaves its setting unchanged."""
+        key = api_key if api_key is ... or api_key is None else validate_api_key(api_key)
         rpm = None if requests_per_minute is None else validate_requests_per_minute(requests_per_minute)
         with self._lock:
-            if key is not None:
-                self._api_key = key
+            if key is not ...:
+                self._api_key = key if isinstance(key, str) else None
             if rpm is not None:
                 self._requests_per_minute = rpm
+            if credits is not ...:
+                self._credits = validate_credits(credits)
+                self._spent = 0
+
+    def out_of_credits(self) -> bool:
+        with self._lock:
+            return self._credits is not None and self._spent >= self._credits
+
+    def spend_credit(self) -> None:
+        with self._lock:
+            self._spent += 1
+
+    def credits_remaining(self) -> int | None:
+        with self._lock:
+            return None if self._credits is None else max(0, self._credits - self._spent)
 
     def script(self, faults: Iterable[Fault]) -> None:
         """Append faults to the FIFO consumed by cleanup requests."""
@@ -96,11 +136,13 @@ class EmulatorState:
             self._random = settings
 
     def reset(self) -> None:
-        """Forget faults (scripted and random), stats and the quota window; keep key and quota."""
+        """Forget faults (scripted and random), stats, credits and the quota window; keep key and quota."""
         with self._lock:
             self._faults.clear()
             self._random = None
             self._window.clear()
+            self._credits = None
+            self._spent = 0
             self._clear_stats()
 
     def next_fault(self) -> tuple[Fault, str] | None:
@@ -115,18 +157,6 @@ class EmulatorState:
                 return None
             status = settings.rng.choice(settings.statuses)
         return Fault(status=status, retry_after=1 if status == 429 else None), f"random:{status}"
-
-    def is_authorized(self, authorization: str | None) -> bool:
-        """True when the header is `Bearer <configured key>`."""
-        if authorization is None:
-            return False
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        with self._lock:
-            expected = self._api_key
-        # Constant-time comparison: the emulator is also used to test auth handling.
-        return hmac.compare_digest(token.strip().encode(), expected.encode())
 
     def admit(self) -> int | None:
         """Enter the sliding quota window; return Retry-After seconds instead when over quota."""

@@ -1,13 +1,17 @@
-"""The local stack of the end-to-end tests: moto, the emulator and the poller, one stack per test."""
+"""The local stack of the end-to-end tests: moto, the emulator and the poller, one stack per test, the
+function's waits on the compressed clock (an outage's minutes play in seconds)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
 
-from local.stack import LocalStack
+from local.stack import COMPRESSED_WAITS, LocalStack
+
+StackFactory = Callable[..., LocalStack]
 
 
 @pytest.fixture
@@ -16,12 +20,23 @@ def function_log() -> io.StringIO:
 
 
 @pytest.fixture
-def stack(function_log: io.StringIO) -> Iterator[LocalStack]:
-    local = LocalStack(
-        function_log=function_log, parameters={"ApiRequestsPerMinute": "6000"}, failed_visibility_seconds=1
-    )
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
+def make_stack(function_log: io.StringIO) -> Iterator[StackFactory]:
+    """Start a local stack with template parameters of the test's own; stopped after the test."""
+    with ExitStack() as started:
+
+        def start(**parameters: str) -> LocalStack:
+            local = LocalStack(
+                function_log=function_log,
+                parameters={"ApiRequestsPerMinute": "6000", **parameters},
+                function_env=COMPRESSED_WAITS,
+                failed_visibility_seconds=1,
+            )
+            started.callback(local.stop)
+            return local.start()
+
+        yield start
+
+
+@pytest.fixture
+def stack(make_stack: StackFactory) -> LocalStack:
+    return make_stack()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import pytest
 from PIL import Image
@@ -39,7 +40,7 @@ def test_two_puts_produce_a_cleaned_result(stack: LocalStack, function_log: io.S
     assert LOCAL_API_KEY not in function_log.getvalue()
 
 
-def test_transient_failures_are_redelivered_then_succeed(stack: LocalStack) -> None:
+def test_an_unavailable_provider_makes_the_record_wait_then_succeed(stack: LocalStack) -> None:
     # Given the provider fails every attempt of the first delivery
     stack.emulator.script(*[{"status": 503}] * 3)
     photo, mask = sample_pair()
@@ -47,23 +48,33 @@ def test_transient_failures_are_redelivered_then_succeed(stack: LocalStack) -> N
     # When a pair is uploaded
     s3.put_object(Bucket=stack.names.input_bucket, Key="retry/a.jpg", Body=photo)
     s3.put_object(Bucket=stack.names.input_bucket, Key="retry/a_mask.png", Body=mask)
-    # Then SQS delivers the record again and the second delivery writes the result
+    # Then the record waits in the queue and its next delivery writes the result
     stack.wait_for_object(stack.names.results_bucket, "retry/a.png", timeout=60)
     assert stack.emulator.stats.billed == 1
     assert stack.poller is not None
     assert stack.poller.stats.failed_records >= 1
+    assert stack.wait_until_idle(timeout=30)
+    assert stack.queue_depth(stack.dlq_url) == 0
 
 
-def test_a_key_that_stays_refused_ends_in_the_dead_letter_queue(stack: LocalStack) -> None:
-    # Given the provider refuses the configured key
-    stack.emulator.configure(api_key="some-other-key")
+def test_a_refused_key_is_a_wait_until_the_secret_is_fixed(stack: LocalStack) -> None:
+    # Given the provider refuses the key in the secret
+    stack.emulator.configure(api_key="the-key-the-provider-wants")
     photo, mask = sample_pair()
     s3 = stack.client("s3")
-    # When a pair is uploaded
-    s3.put_object(Bucket=stack.names.input_bucket, Key="dlq/a.jpg", Body=photo)
-    s3.put_object(Bucket=stack.names.input_bucket, Key="dlq/a_mask.png", Body=mask)
-    # Then after maxReceiveCount deliveries the message is in the DLQ, nothing was written off
-    assert stack.wait_until_idle(timeout=60)
-    assert stack.queue_depth(stack.dlq_url) >= 1
-    listed = s3.list_objects_v2(Bucket=stack.names.results_bucket).get("Contents", [])
-    assert listed == []
+    # When a pair is uploaded, and the operator fixes the secret some receives later
+    s3.put_object(Bucket=stack.names.input_bucket, Key="key/a.jpg", Body=photo)
+    s3.put_object(Bucket=stack.names.input_bucket, Key="key/a_mask.png", Body=mask)
+    deadline = time.monotonic() + 30
+    while stack.emulator.stats.requests < 6 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    refused = stack.emulator.stats.requests
+    stack.client("secretsmanager").put_secret_value(
+        SecretId=stack.names.api_key_secret, SecretString='{"novita": "the-key-the-provider-wants"}'
+    )
+    # Then the record was never written off: it waited, and is cleaned once the key works
+    stack.wait_for_object(stack.names.results_bucket, "key/a.png", timeout=60)
+    assert refused >= 6
+    assert stack.emulator.stats.billed == 1
+    assert stack.wait_until_idle(timeout=30)
+    assert stack.queue_depth(stack.dlq_url) == 0

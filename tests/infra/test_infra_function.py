@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from image_cleanup.provider.names import KNOWN_PROVIDERS
 from image_cleanup.settings import OUTPUT_FORMATS
 from tests.infra.template_loader import TEMPLATE_PATH, resolve
 
@@ -30,6 +31,12 @@ EXPECTED_ENVIRONMENT: dict[str, Any] = {
     "MASK_DILATION_PX": {"Ref": "MaskDilationPx"},
     "FEATHER_PX": {"Ref": "FeatherPx"},
     "PNG_COMPRESS_LEVEL": {"Ref": "PngCompressLevel"},
+    "PROVIDERS": {"Ref": "Providers"},
+    "CLIPDROP_API_URL": {"Ref": "ClipdropApiUrl"},
+    "CLIPDROP_MODE": {"Ref": "ClipdropMode"},
+    "CLIPDROP_REQUESTS_PER_MINUTE": {"Ref": "ClipdropRequestsPerMinute"},
+    "IOPAINT_API_URL": {"Ref": "IopaintApiUrl"},
+    "IOPAINT_REQUESTS_PER_MINUTE": {"Ref": "IopaintRequestsPerMinute"},
     "POWERTOOLS_SERVICE_NAME": "image-cleanup",
     "POWERTOOLS_METRICS_NAMESPACE": {"Ref": "MetricsNamespace"},
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
@@ -51,6 +58,11 @@ EXPECTED_PARAMETER_DEFAULTS: dict[str, Any] = {
     "MaskDilationPx": 0,
     "FeatherPx": 0,
     "PngCompressLevel": 1,
+    # The defaults change nothing for a deployment made before there were other providers.
+    "Providers": "novita",
+    "ClipdropApiUrl": "https://clipdrop-api.co/cleanup/v1",
+    "ClipdropMode": "fast",
+    "IopaintApiUrl": "",
 }
 
 
@@ -288,3 +300,29 @@ def test_layer_requirements_are_exact_pins() -> None:
 
     assert all(re.fullmatch(r"[A-Za-z0-9_.\[\]-]+==[A-Za-z0-9_.+-]+", line) for line in requirements)
     assert any(line.lower().startswith("pillow==") for line in requirements)
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("novita", True),
+        ("novita,clipdrop", True),
+        ("clipdrop,novita,iopaint", True),
+        ("iopaint", True),
+        ("novita, clipdrop", False),
+        ("novita,dalle", False),
+        ("", False),
+        ("novita,clipdrop,iopaint,novita", False),
+    ],
+)
+def test_providers_accepts_the_functions_providers_only(
+    template: dict[str, Any], value: str, accepted: bool
+) -> None:
+    """Given the function's provider names,
+    when a Providers value is matched against the parameter's pattern,
+    then lists of those names (one to three, no spaces) pass, anything else is refused at deploy."""
+    pattern = template["Parameters"]["Providers"]["AllowedPattern"]
+
+    assert bool(re.fullmatch(pattern, value)) is accepted
+    if accepted:
+        assert set(value.split(",")) <= set(KNOWN_PROVIDERS)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from image_cleanup.observability import Metric
+from image_cleanup.provider.names import KNOWN_PROVIDERS
 from tests.infra.template_loader import load_template, resources_of_type, substitute, walk
 
 TEMPLATE = load_template()
@@ -108,16 +109,49 @@ def test_every_alarm_notifies_the_alarm_topic_on_alarm_and_recovery(
     assert properties["OKActions"] == [{"Ref": "AlarmTopic"}]
 
 
+# Alarms on what the function sees only when a record comes: while every record waits out an outage,
+# minutes pass without a data point, and the alarm must keep its state ("ignore": "The current alarm
+# state is maintained", CloudWatch User Guide) instead of recovering.
+KEEP_STATE_ALARMS = {f"CircuitOpen{name.capitalize()}Alarm" for name in KNOWN_PROVIDERS} | {
+    "ProvidersUnavailableAlarm"
+}
+
+
 @pytest.mark.parametrize("alarm_id", ALARM_IDS)
-def test_every_alarm_treats_missing_data_as_healthy(
+def test_every_alarm_treats_missing_data_as_healthy_or_keeps_its_state(
     resources: dict[str, dict[str, Any]], alarm_id: str
 ) -> None:
     """Given metrics of an idle pipeline have no data points,
     when the alarm's missing-data treatment is read,
-    then missing data does not raise it."""
+    then missing data does not raise it (and an outage's alarm keeps its state through the gaps)."""
     treatment = resources[alarm_id]["Properties"]["TreatMissingData"]
 
-    assert treatment == "notBreaching"
+    assert treatment == ("ignore" if alarm_id in KEEP_STATE_ALARMS else "notBreaching")
+
+
+@pytest.mark.parametrize("provider", KNOWN_PROVIDERS)
+def test_each_provider_has_an_alarm_for_a_circuit_open_15_minutes(
+    resources: dict[str, dict[str, Any]], provider: str
+) -> None:
+    """Given each provider's circuit emits how long it has been open,
+    when that provider's alarm is read,
+    then it fires at 15 minutes (900 s) on that provider's series."""
+    properties = resources[f"CircuitOpen{provider.capitalize()}Alarm"]["Properties"]
+
+    assert properties["MetricName"] == Metric.CIRCUIT_OPEN_SECONDS.value
+    assert {"Name": "provider", "Value": provider} in properties["Dimensions"]
+    assert (properties["Threshold"], properties["ComparisonOperator"]) == (
+        900,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert properties["Statistic"] == "Maximum"
+
+
+def test_an_alarm_fires_when_every_provider_is_open(resources: dict[str, dict[str, Any]]) -> None:
+    properties = resources["ProvidersUnavailableAlarm"]["Properties"]
+
+    assert properties["MetricName"] == Metric.CIRCUITS_ALL_OPEN.value
+    assert (properties["Statistic"], properties["Threshold"]) == ("Maximum", 1)
 
 
 @pytest.mark.parametrize("alarm_id", ALARM_IDS)
@@ -136,7 +170,11 @@ def test_custom_metric_alarms_use_emitted_metrics_with_the_service_dimension(
 
     for metric in custom:
         assert metric["MetricName"] in EMITTED_METRICS
-        assert metric["Dimensions"] == [SERVICE_DIMENSION]
+        dimensions = metric["Dimensions"]
+        assert dimensions[0] == SERVICE_DIMENSION
+        # A provider's own series: the service, then one provider the function knows.
+        assert dimensions[1:] in ([], [{"Name": "provider", "Value": dimensions[-1]["Value"]}])
+        assert dimensions[1:] == [] or dimensions[-1]["Value"] in KNOWN_PROVIDERS
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(resources: dict[str, dict[str, Any]]) -> None:

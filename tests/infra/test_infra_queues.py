@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from image_cleanup.waits import WaitSchedule
 from tests.infra.template_loader import as_list, load_template, resolve, resources_of_type
 
 TEMPLATE = load_template()
@@ -183,3 +184,27 @@ def test_intake_queue_accepts_messages_only_from_the_input_bucket_of_this_accoun
     assert as_list(allow["Action"]) == ["sqs:SendMessage"]
     assert source_arn == "arn:${AWS::Partition}:s3:::" + bucket_name
     assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_at_the_defaults_a_day_long_outage_of_every_provider_is_ridden_out_before_the_dlq(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    """Given the function's wait schedule at its defaults (an outage's wait doubles from 60 s at each
+    receive, up to 11 h 40 min) and the intake queue's maxReceiveCount,
+    when the time a record can wait before the queue dead-letters it is summed,
+    then it covers a 24-hour outage with receives to spare, and ends before the queue's retention
+    (a message past it would be deleted, not dead-lettered)."""
+    max_receives = int(resources["IntakeQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"])
+    retention = int(resources["IntakeQueue"]["Properties"].get("MessageRetentionPeriod", 345600))
+    schedule = WaitSchedule()
+
+    ridden_out = schedule.outage_ridden_out(max_receives)
+    receives_for_a_day = next(
+        receives for receives in range(1, 100) if schedule.outage_ridden_out(receives) >= 24 * 3600
+    )
+
+    assert ridden_out >= 72 * 3600
+    # A day of outage, then the receive that cleans it, a duplicate in flight and a quota wait.
+    assert receives_for_a_day + 3 <= max_receives
+    # The last wait ends more than a visibility timeout (at most 5,400 s) before the retention.
+    assert ridden_out + 5400 < retention

@@ -92,7 +92,7 @@ class Env:
         return self.created.function_clients(service)
 
     def function_environment(self, **overrides: str) -> dict[str, str]:
-        env = {**function_environment(self.template, self.emulator.url), **overrides}
+        env = {**function_environment(self.template, self.emulator.urls), **overrides}
         return {k: v for k, v in env.items() if v != ""}
 
     def settings(self, **overrides: str) -> Settings:
@@ -127,7 +127,10 @@ def start_world(aws: StrictMotoServer, emulator: CleanupEmulator, monkeypatch: p
     aws.reset()
     template = StackTemplate(f"it-{uuid.uuid4().hex[:8]}", parameters=PARAMETERS)
     created = provision(
-        aws.endpoint, template, api_key_secret=json.dumps({"api_key": API_KEY}), notify_queue=False
+        aws.endpoint,
+        template,
+        api_key_secret=json.dumps({"api_key": API_KEY, "clipdrop": API_KEY}),
+        notify_queue=False,
     )
     enforce_iam(aws.endpoint, enabled=True)
     for name, value in created.function.environment().items():

@@ -525,6 +525,8 @@ def test_stats_record_calls_without_payloads_or_key(
         enterprise_plan=True,
         body_bytes=len(raw),
         authorized=True,
+        provider="novita",
+        options=(("response_image_type", "webp"), ("enterprise_plan", "true")),
     )
     assert stats.calls[1].authorized is False
     assert API_KEY not in repr(stats)

@@ -28,7 +28,7 @@ def test_queues_table_and_buckets_have_the_templates_settings(env: Env) -> None:
     assert intake["VisibilityTimeout"] == "720"
     assert json.loads(intake["RedrivePolicy"]) == {
         "deadLetterTargetArn": env.template.arn("DeadLetterQueue"),
-        "maxReceiveCount": 5,
+        "maxReceiveCount": 15,
     }
     assert intake["MessageRetentionPeriod"] == "345600"
     assert dlq["MessageRetentionPeriod"] == "1209600"
@@ -41,9 +41,9 @@ def test_queues_table_and_buckets_have_the_templates_settings(env: Env) -> None:
 def test_a_changed_template_changes_the_local_stack(aws: StrictMotoServer, tmp_path: Path) -> None:
     # Given a copy of the template with another maxReceiveCount and an input prefix parameter
     text = (Path(__file__).resolve().parents[2] / "template.yaml").read_text(encoding="utf-8")
-    assert "maxReceiveCount: 5" in text
+    assert "maxReceiveCount: 15" in text
     changed = tmp_path / "template.yaml"
-    changed.write_text(text.replace("maxReceiveCount: 5", "maxReceiveCount: 3"), encoding="utf-8")
+    changed.write_text(text.replace("maxReceiveCount: 15", "maxReceiveCount: 3"), encoding="utf-8")
     template = StackTemplate("changed", parameters={"InputPrefix": "photos/"}, path=changed)
     # When the local stack is provisioned from it
     aws.reset()

@@ -36,6 +36,7 @@ def test_image_then_mask_writes_one_result_with_provenance(env: Env, context) ->
         "source-mask": "photos/cat_mask.png",
         "source-image-etag": image_etag,
         "source-mask-etag": mask_etag,
+        "provider": "novita",
     }
     assert _pixels(body).size == (96, 64)
     assert env.emulator.stats.billed == 1

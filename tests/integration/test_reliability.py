@@ -12,6 +12,8 @@ import pytest
 
 from app import handle
 from image_cleanup.aws.sqs_visibility import SqsDeferrer
+from image_cleanup.waits import Deferrals
+from local.aws_server import StrictMotoServer
 from tests.event_builders import s3_notification, sqs_s3_event
 from tests.integration.conftest import Env, photo_png, put_pair
 
@@ -109,7 +111,13 @@ def test_the_shared_budget_spaces_calls_at_the_quota(env: Env, context) -> None:
     assert time.monotonic() - started >= 2 * 2.0
 
 
-def test_no_slot_soon_enough_defers_the_record_in_the_queue(env: Env, context) -> None:
+def visibility_set(aws: StrictMotoServer, event: dict[str, Any]) -> int | None:
+    """The visibility the function set for the event's record (as SQS accepted it)."""
+    assert aws.rules is not None
+    return aws.rules.visibility_set(event["Records"][0]["receiptHandle"])
+
+
+def test_no_slot_soon_enough_defers_the_record_in_the_queue(env: Env, aws: StrictMotoServer, context) -> None:
     # Given a budget of 1 request a minute, already spent by a first pair
     put_pair(env, "defer/a")
     put_pair(env, "defer/b")
@@ -117,7 +125,7 @@ def test_no_slot_soon_enough_defers_the_record_in_the_queue(env: Env, context) -
     handle(sqs_s3_event(env.names.input_bucket, [["defer/a_mask.png"]]), context, service)
     event = queued_event(env, "defer/b_mask.png")
     # When the second pair's record is handled
-    response = handle(event, context, service, SqsDeferrer(lambda: env.client("sqs")))
+    response = handle(event, context, service, Deferrals(SqsDeferrer(lambda: env.client("sqs"))))
     # Then it is a batch item failure without a call, and SQS keeps it invisible until its slot (~60 s)
     assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
     assert env.emulator.stats.requests == 1
@@ -126,20 +134,29 @@ def test_no_slot_soon_enough_defers_the_record_in_the_queue(env: Env, context) -
         QueueUrl=env.created.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    seconds = visibility_set(aws, event)
+    assert seconds is not None
+    assert 55 <= seconds <= 60 * 1.03 * 1.1 + 1
 
 
-def test_a_long_retry_after_defers_the_record_instead_of_sleeping(env: Env, context) -> None:
+def test_a_long_retry_after_defers_the_record_instead_of_sleeping(
+    env: Env, aws: StrictMotoServer, context
+) -> None:
     # Given the provider answers 429 with Retry-After: 45
     env.emulator.script({"status": 429, "retry_after": 45})
     put_pair(env, "ra/a")
     event = queued_event(env, "ra/a_mask.png")
     started = time.monotonic()
     # When the record is handled
-    response = handle(event, context, env.service(), SqsDeferrer(lambda: env.client("sqs")))
-    # Then the invocation returned at once and the record stays hidden for about that long
+    response = handle(event, context, env.service(), Deferrals(SqsDeferrer(lambda: env.client("sqs"))))
+    # Then the invocation returned at once and the record waits at least that long (the first wait of
+    # an outage, 60 s, being longer), far less than the queue's visibility timeout
     assert time.monotonic() - started < 10
     assert len(response["batchItemFailures"]) == 1
     assert not visible_after(env, 3)
+    seconds = visibility_set(aws, event)
+    assert seconds is not None
+    assert 60 <= seconds <= 60 * 1.1 + 1
 
 
 @pytest.mark.parametrize(

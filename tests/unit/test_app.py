@@ -16,6 +16,8 @@ from image_cleanup.observability import metrics
 from image_cleanup.outcome import Outcome
 from image_cleanup.pipeline import Pipeline
 from image_cleanup.ports import ObjectRef
+from image_cleanup.waits import Deferrals
+from image_cleanup.wiring import Function
 from tests.event_builders import (
     INPUT_BUCKET,
     eventbridge_object_created,
@@ -292,7 +294,7 @@ def test_lambda_handler_wires_the_runtime_service(
 ) -> None:
     # Given the runtime's service replaced by a fake
     service = FakeService()
-    monkeypatch.setattr(app, "get_pipeline", lambda: service)
+    monkeypatch.setattr(app, "get_function", lambda: Function(cast(Pipeline, service), Deferrals()))
 
     # When Lambda invokes the decorated handler with an SQS event
     response = app.lambda_handler(sqs_s3_event(INPUT_BUCKET, [["photos/a.png"]]), cast(Any, FakeContext()))
@@ -325,15 +327,46 @@ def test_a_transient_failure_is_counted_as_retried_and_by_its_error_code(
     assert metric["Dimensions"] == [["service", "error"]]
 
 
+class RecordingDeferrer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int]] = []
+
+    def defer(self, queue_arn: str, receipt_handle: str, seconds: int) -> bool:
+        self.calls.append((queue_arn, receipt_handle, seconds))
+        return True
+
+
 def test_a_record_waiting_for_its_turn_is_deferred_not_retried() -> None:
     # Given a record that must wait for a send slot of the shared quota
-    waiting = Deferred(ErrorCode.API_RATE_LIMITED, "no slot for 40s", retry_after=40.0)
+    waiting = Deferred(ErrorCode.API_RATE_LIMITED, "no slot for 40s", wait_seconds=40.0)
     service = FakeService({"photos/a.png": waiting})
+    deferrer = RecordingDeferrer()
+    event = sqs_s3_event(INPUT_BUCKET, [["photos/a.png"]])
     # When it is handled
-    response = handle(sqs_s3_event(INPUT_BUCKET, [["photos/a.png"]]), service)
-    # Then it goes back to the queue, counted as deferred (the retry alarm stays quiet)
+    response = app.handle(event, FakeContext(), cast(Pipeline, service), Deferrals(deferrer))
+    # Then it goes back to the queue for about its wait, counted as deferred (the retry alarm stays quiet)
     assert len(response["batchItemFailures"]) == 1
+    [(queue_arn, receipt, seconds)] = deferrer.calls
+    record = event["Records"][0]
+    assert (queue_arn, receipt) == (record["eventSourceARN"], record["receiptHandle"])
+    assert 40 <= seconds <= 45
     emitted = metrics.serialize_metric_set()["_aws"]["CloudWatchMetrics"][0]["Metrics"]
     names = {metric["Name"] for metric in emitted}
     assert "PairsDeferred" in names
     assert "PairsRetried" not in names
+
+
+def test_an_outage_wait_grows_with_the_records_receives() -> None:
+    # Given a record that no provider can take, received for the 4th time
+    outage = Deferred(
+        ErrorCode.PROVIDERS_UNAVAILABLE, "every circuit open", wait_seconds=0.0, providers=("novita",)
+    )
+    service = FakeService({"photos/a.png": outage})
+    deferrer = RecordingDeferrer()
+    event = sqs_s3_event(INPUT_BUCKET, [["photos/a.png"]])
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "4"
+    # When it is handled
+    app.handle(event, FakeContext(), cast(Pipeline, service), Deferrals(deferrer))
+    # Then it waits 60 s x 2^3 (plus at most 10 % and a second of jitter)
+    [(_, _, seconds)] = deferrer.calls
+    assert 480 <= seconds <= 480 * 1.1 + 1

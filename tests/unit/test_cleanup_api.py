@@ -1,4 +1,5 @@
-"""The cleanup API client against a scripted session: retries, Retry-After, key refresh, secrecy."""
+"""A provider's client (Novita's wire) against a scripted session: retries, Retry-After, key refresh,
+secrecy, and what is unavailable (the pair moves on) as against permanent."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import requests
 from PIL import Image
 
 from image_cleanup.deadline import Deadline
-from image_cleanup.errors import CleanupError, ErrorCode, PermanentError, TransientError
+from image_cleanup.errors import CleanupError, ErrorCode, PermanentError, ProviderUnavailable, TransientError
 from image_cleanup.ports import CleanupAnswer, CleanupRequest
-from image_cleanup.provider.client import CleanupApiClient
-from image_cleanup.provider.transport import build_body
+from image_cleanup.provider.client import ProviderClient
+from image_cleanup.provider.novita import NovitaWire
 
 URL = "https://api.example.test/v3/cleanup"
 KEY = "sk_live_unit_7d1e9b20c4"
@@ -32,7 +33,11 @@ def png(size: tuple[int, int] = (8, 8), colour: tuple[int, int, int] = (40, 80, 
 
 IMAGE_PNG = png()
 MASK_PNG = png(colour=(255, 255, 255))
-REQUEST = CleanupRequest(image=IMAGE_PNG, mask=MASK_PNG, response_image_type="png", enterprise_plan=False)
+REQUEST = CleanupRequest(image=IMAGE_PNG, mask=MASK_PNG)
+
+
+def build_body(request: CleanupRequest, *, enterprise_plan: bool = False) -> bytes:
+    return NovitaWire(URL, enterprise_plan=enterprise_plan).encode(request).body
 
 
 def response(
@@ -76,7 +81,8 @@ class FakeKeys:
     def __init__(self) -> None:
         self.refreshes: list[bool] = []
 
-    def get(self, *, refresh: bool = False) -> str:
+    def get(self, provider: str = "novita", *, refresh: bool = False) -> str:
+        assert provider == "novita"
         self.refreshes.append(refresh)
         return NEW_KEY if refresh else KEY
 
@@ -86,8 +92,8 @@ class Harness:
         self.session = ScriptedSession(*script)
         self.keys = FakeKeys()
         self.sleeps: list[float] = []
-        self.client = CleanupApiClient(
-            URL,
+        self.client = ProviderClient(
+            NovitaWire(URL),
             self.keys,
             session=cast(requests.Session, self.session),
             max_attempts=max_attempts,
@@ -109,10 +115,10 @@ class Harness:
 
 def test_build_body_is_the_documented_json() -> None:
     # Given a request for a webp answer on the enterprise plan
-    request = CleanupRequest(image=IMAGE_PNG, mask=MASK_PNG, response_image_type="webp", enterprise_plan=True)
+    request = CleanupRequest(image=IMAGE_PNG, mask=MASK_PNG, answer_format="webp")
 
     # When the body is built
-    document = json.loads(build_body(request))
+    document = json.loads(build_body(request, enterprise_plan=True))
 
     # Then it has exactly the documented fields
     assert set(document) == {"image_file", "mask_file", "extra"}
@@ -150,7 +156,7 @@ def test_success_returns_the_decoded_image() -> None:
 
     # Then the decoded bytes come back after one attempt, without sleeping
     assert answer.image == png(colour=(1, 2, 3))
-    assert (answer.image_type, answer.attempts, harness.sleeps) == ("png", 1, [])
+    assert (answer.provider, answer.attempts, harness.sleeps) == ("novita", 1, [])
 
 
 def test_request_is_sent_with_bearer_key_and_json_body() -> None:
@@ -209,17 +215,18 @@ def test_429_waits_for_retry_after_then_succeeds() -> None:
     assert answer.attempts == 2
 
 
-def test_429_with_retry_after_longer_than_the_invocation_hands_back_to_sqs() -> None:
+def test_429_with_retry_after_longer_than_the_invocation_moves_the_pair_on() -> None:
     # Given the API rate-limits with "Retry-After: 600" and 300 s are left
     harness = Harness(response(429, headers={"Retry-After": "600"}))
 
     # When a cleanup is requested
     error = harness.fail()
 
-    # Then it is a transient rate limit carrying the hint, and the client did not sleep
-    assert isinstance(error, TransientError)
+    # Then the provider is unavailable for now (a quota, not an outage: its circuit is not tripped),
+    # carrying the hint, and the client did not sleep
+    assert isinstance(error, ProviderUnavailable)
     assert error.code is ErrorCode.API_RATE_LIMITED
-    assert error.retry_after == 600.0
+    assert (error.retry_after, error.trips_circuit, error.provider) == (600.0, False, "novita")
     assert harness.sleeps == []
     assert len(harness.session.calls) == 1
 
@@ -295,7 +302,9 @@ def test_503_on_every_attempt_is_unavailable() -> None:
     # When a cleanup is requested
     error = harness.fail()
 
-    # Then it is transient unavailability after 3 calls and 2 sleeps
+    # Then the provider is unavailable (its circuit counts it) after 3 calls and 2 sleeps
+    assert isinstance(error, ProviderUnavailable)
+    assert error.trips_circuit
     assert error.code is ErrorCode.API_UNAVAILABLE
     assert len(harness.session.calls) == 3
     assert len(harness.sleeps) == 2
@@ -464,20 +473,20 @@ def test_retry_after_over_the_in_invocation_cap_is_left_to_sqs() -> None:
     # When a cleanup is requested
     error = harness.fail()
 
-    # Then the record goes back to the queue with the hint, without sleeping
-    assert isinstance(error, TransientError)
+    # Then the pair moves on with the hint, without sleeping
+    assert isinstance(error, ProviderUnavailable)
     assert error.retry_after == 60.0
     assert harness.sleeps == []
 
 
 def test_a_request_that_cannot_be_sent_is_a_misconfiguration_without_the_key() -> None:
     # Given the session refuses to send the request (e.g. an invalid header built from a bad key)
-    harness = Harness(requests.exceptions.InvalidHeader(f"Invalid header value b'Bearer {FakeKeys().get()}'"))
+    harness = Harness(requests.exceptions.InvalidHeader(f"Invalid header value b'Bearer {KEY}'"))
 
     # When a cleanup is requested
     error = harness.fail()
 
     # Then it is transient API_MISCONFIGURED and names only the exception type
     assert error.code is ErrorCode.API_MISCONFIGURED
-    assert FakeKeys().get() not in str(error)
+    assert KEY not in str(error)
     assert error.__cause__ is None

@@ -10,6 +10,9 @@ from PIL import Image
 from image_cleanup.imaging import encode as encoding
 from image_cleanup.imaging.hd_strategy import HdStrategy, Plan, answer_type, plan_request
 from image_cleanup.imaging.load import LoadedImage
+from image_cleanup.provider.clipdrop import LIMITS as CLIPDROP
+from image_cleanup.provider.iopaint import LIMITS as IOPAINT
+from image_cleanup.provider.novita import LIMITS as NOVITA
 from tests.images import noise, srgb_profile
 
 SRGB = srgb_profile()
@@ -63,11 +66,21 @@ def test_a_jpeg_upload_is_answered_in_jpeg_and_any_other_in_png() -> None:
     def loaded(source_format: str) -> LoadedImage:
         return LoadedImage(noise((8, 8)), source_format, True, None, None, 1)
 
-    # When the answer's format is chosen
+    # When the answer's format is chosen for Novita (who answers in what it is asked for)
     # Then a JPEG upload gets a JPEG answer (used only inside the mask), anything else a lossless PNG
-    assert answer_type(loaded("JPEG")) == "jpeg"
-    assert answer_type(loaded("PNG")) == "png"
-    assert answer_type(loaded("WEBP")) == "png"
+    assert answer_type(loaded("JPEG"), "jpeg", NOVITA) == "jpeg"
+    assert answer_type(loaded("PNG"), "png", NOVITA) == "png"
+    assert answer_type(loaded("WEBP"), "webp", NOVITA) == "png"
+
+
+def test_each_provider_answers_in_what_it_can() -> None:
+    # Given a JPEG upload sent as JPEG
+    jpeg = LoadedImage(noise((8, 8)), "JPEG", True, None, None, 1)
+    # When the answer's format is chosen per provider
+    # Then Clipdrop answers PNG only, and IOPaint answers in the format it was sent
+    assert answer_type(jpeg, "jpeg", CLIPDROP) == "png"
+    assert answer_type(jpeg, "jpeg", IOPAINT) == "jpeg"
+    assert answer_type(jpeg, "png", IOPAINT) == "png"
 
 
 def twelve_mp_plan(mask_bbox: tuple[int, int, int, int], resize_limit: int) -> Plan:

@@ -339,11 +339,7 @@ def test_decode_api_image_scales_a_same_aspect_answer_back() -> None:
     answer = encode(Image.new("RGB", (20, 10), (9, 99, 199)), "PNG")
 
     # When it is decoded for a region of that size
-    region = hd_strategy.Region(
-        hd_strategy.Plan(hd_strategy.HdStrategy.CROP, (0, 0, 40, 20), 1.0, False),
-        hd_strategy.Payload(b"", b"", (40, 20), False),
-    )
-    image = hd_strategy.answer_for_region(answer, region)
+    image = hd_strategy.answer_for_region(answer, hd_strategy.Placement((0, 0, 40, 20), (40, 20)))
 
     # Then it is RGB at the requested size
     assert (image.mode, image.size) == ("RGB", (40, 20))
@@ -408,9 +404,7 @@ def test_check_object_size_accepts_the_limit_itself() -> None:
 def test_encode_payload_refuses_more_than_the_api_accepts() -> None:
     # Given a provider limit of 100 bytes
     # When a noisy image is encoded for the API
-    error = error_of(
-        hd_strategy.encode_payload, noise((32, 32)), "s3://in/cat.png", Limits(api_max_bytes=100)
-    )
+    error = error_of(hd_strategy.encode_payload, noise((32, 32)), "s3://in/cat.png", 100)
 
     # Then the payload is too large, naming the limit
     assert error.code is ErrorCode.PAYLOAD_TOO_LARGE
@@ -420,7 +414,7 @@ def test_encode_payload_refuses_more_than_the_api_accepts() -> None:
 def test_encode_payload_drops_alpha_and_keeps_masks_grey() -> None:
     # Given an RGBA photo and an L mask
     # When both are encoded for the API
-    photo = Image.open(io.BytesIO(hd_strategy.encode_payload(noise((8, 8), "RGBA"), "p", LIMITS)[0]))
+    photo = Image.open(io.BytesIO(hd_strategy.encode_payload(noise((8, 8), "RGBA"), "p", None)[0]))
     mask = Image.open(io.BytesIO(hd_strategy.encode_mask_payload(box_mask((8, 8), (0, 0, 4, 4)))))
 
     # Then the photo is an RGB PNG and the mask an L PNG

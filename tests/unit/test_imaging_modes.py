@@ -528,7 +528,7 @@ def test_encode_payload_sends_png_when_it_fits() -> None:
     image = noise((32, 32))
 
     # When it is encoded for the API
-    data, size = hd_strategy.encode_payload(image, "s3://in/p.png", LIMITS)
+    data, size = hd_strategy.encode_payload(image, "s3://in/p.png", 30 * 1024 * 1024)
 
     # Then it is a lossless PNG of the same size
     sent = Image.open(io.BytesIO(data))
@@ -541,39 +541,39 @@ def test_encode_payload_falls_back_to_jpeg_when_png_is_over_the_limit() -> None:
     image = noise((64, 64))
     png_bytes, jpeg_bytes = payload_sizes(image)
     assert jpeg_bytes < png_bytes
-    limits = Limits(api_max_bytes=(png_bytes + jpeg_bytes) // 2)
+    max_bytes = (png_bytes + jpeg_bytes) // 2
 
     # When it is encoded for the API
-    data, size = hd_strategy.encode_payload(image, "s3://in/p.png", limits)
+    data, size = hd_strategy.encode_payload(image, "s3://in/p.png", max_bytes)
 
     # Then a full-size JPEG is sent, within the limit
     assert Image.open(io.BytesIO(data)).format == "JPEG"
     assert size == (64, 64)
-    assert len(data) <= limits.api_max_bytes
+    assert len(data) <= max_bytes
 
 
 def test_encode_payload_shrinks_when_even_jpeg_is_over_the_limit() -> None:
     # Given a limit one byte under the noisy image's JPEG
     image = noise((64, 64))
     _, jpeg_bytes = payload_sizes(image)
-    limits = Limits(api_max_bytes=jpeg_bytes - 1)
+    max_bytes = jpeg_bytes - 1
 
     # When it is encoded for the API
-    data, size = hd_strategy.encode_payload(image, "s3://in/p.png", limits)
+    data, size = hd_strategy.encode_payload(image, "s3://in/p.png", max_bytes)
 
     # Then a smaller image is sent, within the limit, and the size returned is the one encoded
     sent = Image.open(io.BytesIO(data))
     assert size[0] < 64
     assert size[1] < 64
     assert sent.size == size
-    assert len(data) <= limits.api_max_bytes
+    assert len(data) <= max_bytes
 
 
 def test_encode_payload_gives_up_when_nothing_fits() -> None:
     # Given a limit no image can meet
     # When a noisy image is encoded for the API
     with pytest.raises(PermanentError) as caught:
-        hd_strategy.encode_payload(noise((64, 64)), "s3://in/p.png", Limits(api_max_bytes=50))
+        hd_strategy.encode_payload(noise((64, 64)), "s3://in/p.png", 50)
 
     # Then it is too large, naming the object and the limit
     assert caught.value.code is ErrorCode.PAYLOAD_TOO_LARGE

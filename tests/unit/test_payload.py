@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 from PIL import Image
 
 from image_cleanup.imaging import load as loading
-from image_cleanup.imaging.hd_strategy import Box, HdStrategy, Payload, Plan, build_payload
-from image_cleanup.imaging.limits import Limits
+from image_cleanup.imaging.hd_strategy import Box, HdStrategy, Payload, Plan, RegionRequest, build_payload
+from image_cleanup.imaging.limits import Limits, ProviderLimits
+from image_cleanup.provider.clipdrop import LIMITS as CLIPDROP
+from image_cleanup.provider.novita import LIMITS as NOVITA
 from tests.images import box_mask, encode, gradient
 
 LIMITS = Limits()
@@ -24,9 +27,11 @@ def decoded(data: bytes) -> Image.Image:
     return image
 
 
-def build(upload: bytes, plan: Plan, mask: Image.Image, limits: Limits = LIMITS) -> Payload:
-    loaded = loading.load_image(upload, "s3://in/photo", limits)
-    return build_payload(loaded, upload, mask, plan, "s3://in/photo", limits)
+def build(upload: bytes, plan: Plan, mask: Image.Image, provider: ProviderLimits = NOVITA) -> Payload:
+    loaded = loading.load_image(upload, "s3://in/photo", LIMITS)
+    bbox = mask.getbbox() or WHOLE
+    wanted = RegionRequest(loaded, upload, mask, bbox, plan.strategy, 128, 0, "s3://in/photo")
+    return build_payload(wanted, plan, provider)
 
 
 def test_a_pristine_jpeg_sent_whole_at_full_scale_travels_untouched() -> None:
@@ -111,15 +116,16 @@ def test_an_exif_rotated_upload_is_re_encoded_even_for_a_whole_plan() -> None:
 def test_an_upload_over_the_byte_limit_is_re_encoded() -> None:
     # Given a flat JPEG upload one byte over the provider's byte limit (its PNG is far smaller)
     upload = encode(Image.new("RGB", SIZE, (30, 60, 90)), "JPEG")
-    limits = Limits(api_max_bytes=len(upload) - 1)
+    provider = replace(NOVITA, max_bytes=len(upload) - 1)
 
     # When the payload is built for a whole plan at full scale
-    payload = build(upload, Plan(HdStrategy.AUTO, WHOLE, 1.0, True), box_mask(SIZE, (0, 0, 8, 8)), limits)
+    payload = build(upload, Plan(HdStrategy.AUTO, WHOLE, 1.0, True), box_mask(SIZE, (0, 0, 8, 8)), provider)
 
     # Then the pixels are re-encoded under the limit, as JPEG like the upload
     assert payload.original_bytes is False
-    assert len(payload.image) <= limits.api_max_bytes
+    assert len(payload.image) <= len(upload) - 1
     assert decoded(payload.image).format == "JPEG"
+    assert payload.image_format == "jpeg"
 
 
 def test_a_rgba_upload_sends_colour_only() -> None:
@@ -149,3 +155,31 @@ def test_a_crop_travels_in_a_format_no_less_precise_than_the_upload(
 
     # Then a JPEG's crop is sent as JPEG (smaller, no precision lost), anything else as lossless PNG
     assert decoded(payload.image).format == payload_format
+
+
+def test_a_webp_upload_travels_untouched_only_to_a_provider_that_takes_webp() -> None:
+    # Given a pristine WebP upload and a whole plan at full scale
+    upload = encode(gradient(SIZE), "WEBP")
+    plan = Plan(HdStrategy.AUTO, WHOLE, 1.0, True)
+    mask = box_mask(SIZE, (10, 10, 20, 20))
+
+    # When the payload is built for Novita (PNG, JPEG, WebP) and for Clipdrop (JPG, PNG)
+    novita, clipdrop = build(upload, plan, mask, NOVITA), build(upload, plan, mask, CLIPDROP)
+
+    # Then Novita gets the upload's bytes, Clipdrop a PNG of the same pixels
+    assert (novita.original_bytes, novita.image_format, novita.image) == (True, "webp", upload)
+    assert (clipdrop.original_bytes, clipdrop.image_format) == (False, "png")
+    assert decoded(clipdrop.image).format == "PNG"
+    assert decoded(clipdrop.image).tobytes() == decoded(upload).convert("RGB").tobytes()
+
+
+def test_a_provider_without_a_byte_limit_takes_the_upload_as_it_is() -> None:
+    # Given a provider with no limits of its own (a self-hosted IOPaint) and a JPEG upload
+    upload = encode(gradient(SIZE), "JPEG")
+    unbounded = ProviderLimits(None, None, frozenset({"PNG", "JPEG"}))
+
+    # When the payload is built for the whole image
+    payload = build(upload, Plan(HdStrategy.AUTO, WHOLE, 1.0, True), box_mask(SIZE, (1, 1, 4, 4)), unbounded)
+
+    # Then the upload travels untouched
+    assert (payload.original_bytes, payload.image_format) == (True, "jpeg")

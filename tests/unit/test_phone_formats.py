@@ -14,6 +14,7 @@ from image_cleanup.imaging import load as loading
 from image_cleanup.imaging.hd_strategy import answer_type
 from image_cleanup.imaging.limits import Limits
 from image_cleanup.naming import Role, parse_key
+from image_cleanup.provider.novita import LIMITS as NOVITA
 from tests.images import box_mask, encode, noise
 
 LIMITS = Limits()
@@ -56,7 +57,7 @@ def test_a_phone_photo_is_answered_in_jpeg() -> None:
     loaded = loading.load_image(rotated_photo("AVIF"), "s3://in/p.avif", LIMITS)
     # When the answer's format is chosen
     # Then it is JPEG (its pixels are used only inside the mask)
-    assert answer_type(loaded) == "jpeg"
+    assert answer_type(loaded, "jpeg", NOVITA) == "jpeg"
 
 
 def test_an_avif_mask_is_read_like_any_other() -> None:

@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from image_cleanup.aws.rate_limiter import SAFETY_FACTOR, DynamoDbSlotScheduler, schedule_id
 from image_cleanup.aws.sqs_visibility import queue_url_from_arn
-from image_cleanup.errors import ErrorCode, TransientError
-from image_cleanup.provider.rate_limiter import SAFETY_FACTOR, SCHEDULE_ID, DynamoDbSlotScheduler
+from image_cleanup.errors import Deferred, ErrorCode, TransientError
+
+SCHEDULE_ID = schedule_id("novita")
 
 
 class Clock:
@@ -103,7 +105,8 @@ def test_a_slot_beyond_the_affordable_wait_is_booked_and_deferred() -> None:
         limiter.acquire("second", max_wait=5)
     # Then it is deferred by its slot's distance, and holds a ticket for it
     assert caught.value.code is ErrorCode.API_RATE_LIMITED
-    assert caught.value.retry_after == pytest.approx(10 * SAFETY_FACTOR, abs=0.01)
+    assert isinstance(caught.value, Deferred)
+    assert caught.value.wait_seconds == pytest.approx(10 * SAFETY_FACTOR, abs=0.01)
     assert "ticket#second" in table.items
     assert clock.sleeps == []
 
@@ -138,9 +141,28 @@ def test_a_throttled_table_is_transient() -> None:
     table, clock = Table(throttle=True), Clock()
     with pytest.raises(TransientError) as caught:
         scheduler(table, clock).acquire("pair", max_wait=5)
-    assert caught.value.code is ErrorCode.STORAGE_UNAVAILABLE
+    assert caught.value.code is ErrorCode.STATE_UNAVAILABLE
 
 
 def test_queue_url_is_built_from_the_arn() -> None:
     url = queue_url_from_arn("arn:aws:sqs:eu-west-1:123456789012:image-cleanup-intake")
     assert url == "https://sqs.eu-west-1.amazonaws.com/123456789012/image-cleanup-intake"
+
+
+def test_each_provider_has_a_budget_and_tickets_of_its_own() -> None:
+    # Given Novita's budget spent for the next 10 s, and Clipdrop's own budget in the same table
+    table, clock = Table(), Clock()
+    novita = scheduler(table, clock, per_minute=6)
+    clipdrop = DynamoDbSlotScheduler(
+        table, "state", 6, provider="clipdrop", clock=clock.time, sleep=clock.sleep
+    )
+    novita.acquire("first", max_wait=5)
+    # When a pair that cannot wait for Novita's next slot asks Clipdrop
+    with pytest.raises(Deferred):
+        novita.acquire("second", max_wait=5)
+    clipdrop.acquire("second", max_wait=5)
+    # Then Clipdrop's slot was free at once, on its own schedule, and Novita's ticket is Novita's only
+    assert clock.sleeps == []
+    assert schedule_id("clipdrop") in table.items
+    assert "ticket#second" in table.items
+    assert not [item for item in table.items if item.startswith("ticket#clipdrop#")]

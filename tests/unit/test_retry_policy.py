@@ -11,8 +11,9 @@ from image_cleanup.errors import ErrorCode
 from image_cleanup.provider.retry_policy import (
     Verdict,
     backoff_delay,
-    classify_status,
+    common_verdict,
     parse_retry_after,
+    sanitized_reason,
     transient_code,
 )
 
@@ -23,12 +24,11 @@ NOW = datetime(2024, 5, 14, 9, 21, 0, tzinfo=UTC)
     ("status", "verdict"),
     [
         (200, Verdict.SUCCESS),
-        (400, Verdict.PERMANENT),
         (401, Verdict.AUTH),
         (403, Verdict.AUTH),
-        (404, Verdict.OPERATOR),
+        (404, Verdict.MISCONFIGURED),
+        (405, Verdict.MISCONFIGURED),
         (408, Verdict.RETRY),
-        (413, Verdict.PERMANENT),
         (429, Verdict.RATE_LIMITED),
         (500, Verdict.RETRY),
         (502, Verdict.RETRY),
@@ -36,50 +36,59 @@ NOW = datetime(2024, 5, 14, 9, 21, 0, tzinfo=UTC)
         (504, Verdict.RETRY),
     ],
 )
-def test_classify_status(status: int, verdict: Verdict) -> None:
-    # Given an HTTP status without a provider reason
-    # When it is classified
-    # Then it gets the verdict of the retry policy
-    assert classify_status(status) is verdict
+def test_statuses_every_provider_means_the_same_way(status: int, verdict: Verdict) -> None:
+    # Given an HTTP status any provider may answer
+    # When it is judged before the provider's own rules
+    # Then it gets the shared verdict
+    assert common_verdict(status) is verdict
 
 
-@pytest.mark.parametrize("reason", ["BILLING_BALANCE_NOT_ENOUGH", "billing_balance_not_enough"])
-def test_billing_reason_on_a_400_is_the_operators_problem(reason: str) -> None:
-    # Given a 400 whose reason says the account has no balance
-    # When it is classified
-    verdict = classify_status(400, reason)
-
-    # Then it is not blamed on the upload: the operator must top up, SQS retries later
-    assert verdict is Verdict.OPERATOR
-
-
-def test_other_reason_on_a_400_stays_permanent() -> None:
-    # Given a 400 with an input-related reason
-    # When it is classified
-    # Then the upload is at fault
-    assert classify_status(400, "INVALID_IMAGE") is Verdict.PERMANENT
+@pytest.mark.parametrize("status", [400, 402, 413, 422])
+def test_the_providers_own_statuses_are_left_to_them(status: int) -> None:
+    assert common_verdict(status) is None
 
 
 @pytest.mark.parametrize(
-    ("status", "reason", "code"),
+    ("verdict", "status", "code"),
     [
-        (429, None, ErrorCode.API_RATE_LIMITED),
-        (401, None, ErrorCode.API_KEY_REJECTED),
-        (403, None, ErrorCode.API_KEY_REJECTED),
-        (400, "BILLING_BALANCE_NOT_ENOUGH", ErrorCode.API_BILLING),
-        (402, None, ErrorCode.API_MISCONFIGURED),
-        (404, None, ErrorCode.API_MISCONFIGURED),
-        (408, None, ErrorCode.API_UNAVAILABLE),
-        (500, None, ErrorCode.API_UNAVAILABLE),
-        (503, None, ErrorCode.API_UNAVAILABLE),
-        (504, None, ErrorCode.API_UNAVAILABLE),
+        (Verdict.RATE_LIMITED, 429, ErrorCode.API_RATE_LIMITED),
+        (Verdict.AUTH, 401, ErrorCode.API_KEY_REJECTED),
+        (Verdict.AUTH, 403, ErrorCode.API_KEY_REJECTED),
+        (Verdict.BILLING, 402, ErrorCode.API_BILLING),
+        (Verdict.BILLING, 400, ErrorCode.API_BILLING),
+        (Verdict.MISCONFIGURED, 404, ErrorCode.API_MISCONFIGURED),
+        (Verdict.RETRY, 408, ErrorCode.API_TIMEOUT),
+        (Verdict.RETRY, 500, ErrorCode.API_UNAVAILABLE),
+        (Verdict.RETRY, 503, ErrorCode.API_UNAVAILABLE),
+        (Verdict.RETRY, 504, ErrorCode.API_TIMEOUT),
     ],
 )
-def test_transient_code(status: int, reason: str | None, code: ErrorCode) -> None:
-    # Given a transient answer
+def test_transient_code(verdict: Verdict, status: int, code: ErrorCode) -> None:
+    # Given a provider that cannot clean now
     # When its stable code is computed
     # Then it is the code automations match on
-    assert transient_code(status, reason) is code
+    assert transient_code(verdict, status) is code
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("No api key provided", "NO_API_KEY_PROVIDED"),
+        ("INVALID_IMAGE_FORMAT", "INVALID_IMAGE_FORMAT"),
+        ("Image size((4, 4)) and mask size((8, 8)) not match.", "IMAGE_SIZE_4_4_AND_MASK_SIZE_8_8_NOT_MATCH"),
+        ("", None),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_a_providers_error_text_becomes_a_short_token(text: object, reason: str | None) -> None:
+    assert sanitized_reason(text) == reason
+
+
+def test_a_long_error_text_is_cut() -> None:
+    reason = sanitized_reason("word " * 100)
+    assert reason is not None
+    assert len(reason) <= 64
 
 
 def test_backoff_with_rand_zero_waits_nothing() -> None:

@@ -15,10 +15,13 @@ from PIL import Image
 
 from image_cleanup.aws.staged_answers import S3StagedAnswers
 from image_cleanup.deadline import Deadline
-from image_cleanup.errors import ErrorCode, PermanentError, TransientError
+from image_cleanup.errors import Deferred, ErrorCode, PermanentError, ProviderUnavailable, TransientError
+from image_cleanup.failover import Failover
+from image_cleanup.imaging.limits import ProviderLimits
 from image_cleanup.outcome import FAILED, SUCCEEDED
 from image_cleanup.pipeline import Pipeline
 from image_cleanup.ports import STAGING_PREFIX, CleanupAnswer, CleanupRequest, ListedObject, ObjectRef, Work
+from image_cleanup.provider.novita import LIMITS as NOVITA
 from image_cleanup.settings import Settings
 from tests.images import encode
 
@@ -114,20 +117,35 @@ class MemoryStorage:
 
 
 class FakeCleaner:
-    """Answers every request with a real PNG of the request's size in one flat colour."""
+    """A provider (Novita's limits by default) that answers every request with a real PNG of the
+    request's size in one flat colour."""
 
-    def __init__(self, error: Exception | None = None) -> None:
+    def __init__(
+        self, error: Exception | None = None, name: str = "novita", limits: ProviderLimits = NOVITA
+    ) -> None:
         self.requests: list[CleanupRequest] = []
         self._error = error
+        self.name = name
+        self.limits = limits
 
     def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
         self.requests.append(request)
         if self._error is not None:
             raise self._error
         size = decode(request.image).size
-        return CleanupAnswer(
-            encode(Image.new("RGB", size, CLEANED_COLOUR)), "png", attempts=1, api_seconds=0.01
-        )
+        image = encode(Image.new("RGB", size, CLEANED_COLOUR))
+        return CleanupAnswer(image, attempts=1, api_seconds=0.01, provider=self.name)
+
+
+def pipeline(
+    settings: Settings,
+    storage: MemoryStorage,
+    cleaner: FakeCleaner,
+    publisher: RecordingPublisher,
+    guard: Any = None,
+    answers: Any = None,
+) -> Pipeline:
+    return Pipeline(settings, storage, Failover([cleaner]), publisher, guard, answers=answers)
 
 
 class RecordingPublisher:
@@ -150,7 +168,7 @@ class Harness:
         self.guard = guard
 
     def service(self) -> Pipeline:
-        return Pipeline(self.settings, self.storage, self.cleaner, self.publisher, self.guard)
+        return pipeline(self.settings, self.storage, self.cleaner, self.publisher, self.guard)
 
     def upload(self, key: str, body: bytes) -> ObjectRef:
         self.storage.put(INPUT, key, body)
@@ -240,6 +258,7 @@ def test_pair_writes_the_result_with_provenance(harness: Harness) -> None:
         "source-mask": "photos/cat_mask.png",
         "source-image-etag": image_etag,
         "source-mask-etag": mask_etag,
+        "provider": "novita",
     }
     assert decode(result.body).size == SIZE
 
@@ -274,10 +293,10 @@ def test_pair_sends_the_configured_request(harness: Harness) -> None:
     # When the pair is cleaned
     harness.handle(ref)
 
-    # Then one request went out on that plan, asking for a lossless answer (OUTPUT_FORMAT is the
-    # result's format), with a PNG photo and a binary PNG mask
+    # Then one request went out, asking for a lossless answer (OUTPUT_FORMAT is the result's format),
+    # with a PNG photo and a binary PNG mask
     (request,) = harness.cleaner.requests
-    assert (request.response_image_type, request.enterprise_plan) == ("png", True)
+    assert (request.answer_format, request.image_format) == ("png", "png")
     assert decode(request.image).format == "PNG"
     assert set(decode(request.mask).tobytes()) == {0, 255}
 
@@ -434,8 +453,8 @@ def test_ambiguous_pair_is_reported_with_candidates(harness: Harness) -> None:
 
 
 def test_transient_error_from_the_cleaner_propagates_and_writes_nothing(harness: Harness) -> None:
-    # Given the API is unavailable
-    harness.cleaner = FakeCleaner(TransientError(ErrorCode.API_UNAVAILABLE, "the cleanup API answered 503"))
+    # Given the secret cannot be read when the provider is called
+    harness.cleaner = FakeCleaner(TransientError(ErrorCode.SECRET_UNAVAILABLE, "secret x could not be read"))
     harness.upload("photos/cat.png", encode(photo()))
     ref = harness.upload("photos/cat_mask.png", encode(mask()))
 
@@ -444,7 +463,24 @@ def test_transient_error_from_the_cleaner_propagates_and_writes_nothing(harness:
         harness.handle(ref)
 
     # Then the error reaches the caller (SQS delivers again) and nothing is written or published
-    assert caught.value.code is ErrorCode.API_UNAVAILABLE
+    assert caught.value.code is ErrorCode.SECRET_UNAVAILABLE
+    assert (harness.storage.writes, harness.publisher.events) == ([], [])
+
+
+def test_an_unavailable_provider_makes_the_record_wait_and_writes_nothing(harness: Harness) -> None:
+    # Given the only provider answers 503 on every attempt
+    unavailable = ProviderUnavailable(ErrorCode.API_UNAVAILABLE, "novita answered 503", provider="novita")
+    harness.cleaner = FakeCleaner(unavailable)
+    harness.upload("photos/cat.png", encode(photo()))
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is handled
+    with pytest.raises(Deferred) as caught:
+        harness.handle(ref)
+
+    # Then the record waits for a provider (not a failure) and nothing is written or published
+    assert caught.value.code is ErrorCode.PROVIDERS_UNAVAILABLE
+    assert caught.value.providers == ("novita",)
     assert (harness.storage.writes, harness.publisher.events) == ([], [])
 
 
@@ -521,7 +557,7 @@ def test_a_redelivery_after_a_failed_result_write_reuses_the_paid_answer() -> No
     storage = FailingResultWrites()
     cleaner = FakeCleaner()
     answers = S3StagedAnswers(storage, RESULTS)
-    service = Pipeline(SETTINGS, storage, cleaner, RecordingPublisher(), answers=answers)
+    service = pipeline(SETTINGS, storage, cleaner, RecordingPublisher(), answers=answers)
     storage.put(INPUT, "photos/cat.png", encode(photo()))
     storage.put(INPUT, "photos/cat_mask.png", encode(mask()))
     with pytest.raises(TransientError):
@@ -540,8 +576,8 @@ def test_a_permanent_failure_after_the_paid_call_discards_the_kept_answer() -> N
     # Given a provider that answers with bytes that are not an image
     storage = MemoryStorage()
     cleaner = FakeCleaner()
-    cleaner.clean = lambda request, deadline: CleanupAnswer(b"not an image", "png", 1, 0.0)  # type: ignore[method-assign]
-    service = Pipeline(
+    cleaner.clean = lambda request, deadline: CleanupAnswer(b"not an image", 1, 0.0)  # type: ignore[method-assign]
+    service = pipeline(
         SETTINGS, storage, cleaner, RecordingPublisher(), answers=S3StagedAnswers(storage, RESULTS)
     )
     storage.put(INPUT, "photos/cat.png", encode(photo()))

@@ -204,3 +204,73 @@ def test_an_impossible_memory_size_names_the_variable() -> None:
     # Then the error names the variable
     with pytest.raises(SettingsError, match="AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
         Settings.from_env(env(AWS_LAMBDA_FUNCTION_MEMORY_SIZE="64"))
+
+
+# ---------------------------------------------------------------- providers, circuits, waits
+
+
+def test_providers_default_to_novita_alone() -> None:
+    settings = Settings.from_env(env())
+    assert settings.providers == ("novita",)
+    assert settings.iopaint_api_url is None
+    assert (settings.clipdrop_mode, settings.clipdrop_api_url) == (
+        "fast",
+        "https://clipdrop-api.co/cleanup/v1",
+    )
+
+
+def test_providers_are_read_in_order_of_preference() -> None:
+    settings = Settings.from_env(
+        env(
+            PROVIDERS=" Clipdrop , novita,iopaint ",
+            IOPAINT_API_URL="https://iopaint.example.com/api/v1/inpaint",
+            CLIPDROP_MODE="quality",
+            CLIPDROP_REQUESTS_PER_MINUTE="50",
+            IOPAINT_REQUESTS_PER_MINUTE="120",
+            API_REQUESTS_PER_MINUTE="10",
+        )
+    )
+    assert settings.providers == ("clipdrop", "novita", "iopaint")
+    assert settings.clipdrop_mode == "quality"
+    assert [settings.requests_per_minute(name) for name in settings.providers] == [50, 10, 120]
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [("novita,dalle", "'dalle'"), ("novita,novita", "twice"), ("novita,,clipdrop", "''")],
+)
+def test_a_bad_provider_list_is_named(value: str, words: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env(PROVIDERS=value))
+    assert "PROVIDERS" in str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_iopaint_needs_its_url() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env(PROVIDERS="novita,iopaint"))
+    assert "IOPAINT_API_URL" in str(caught.value)
+
+
+def test_clipdrop_mode_is_fast_or_quality() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env(CLIPDROP_MODE="turbo"))
+    assert "CLIPDROP_MODE" in str(caught.value)
+
+
+def test_circuit_and_outage_settings_are_read_and_bounded() -> None:
+    settings = Settings.from_env(
+        env(
+            CIRCUIT_FAILURE_THRESHOLD="5",
+            CIRCUIT_COOLDOWN_SECONDS="10",
+            CIRCUIT_MAX_COOLDOWN_SECONDS="60",
+            OUTAGE_WAIT_SECONDS="1",
+            OUTAGE_MAX_WAIT_SECONDS="8",
+        )
+    )
+    assert (settings.circuit_failure_threshold, settings.circuit_cooldown_seconds) == (5, 10)
+    assert (settings.circuit_max_cooldown_seconds, settings.outage_wait_seconds) == (60, 1)
+    assert settings.outage_max_wait_seconds == 8
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env(OUTAGE_MAX_WAIT_SECONDS="43200"))
+    assert "OUTAGE_MAX_WAIT_SECONDS" in str(caught.value)

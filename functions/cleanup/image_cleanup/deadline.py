@@ -26,3 +26,7 @@ class Deadline:
 
     def remaining(self) -> float:
         return max(0.0, self._remaining())
+
+    def keeping(self, seconds: float) -> Deadline:
+        """This deadline with ``seconds`` kept back (for what must still fit after it)."""
+        return Deadline(lambda: self._remaining() - seconds)

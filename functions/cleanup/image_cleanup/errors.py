@@ -34,8 +34,10 @@ class ErrorCode(StrEnum):
     SECRET_MALFORMED = "SECRET_MALFORMED"
     STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     STORAGE_ACCESS_DENIED = "STORAGE_ACCESS_DENIED"
+    STATE_UNAVAILABLE = "STATE_UNAVAILABLE"
     SOURCE_CHANGED = "SOURCE_CHANGED"
     PAIR_IN_PROGRESS = "PAIR_IN_PROGRESS"
+    PROVIDERS_UNAVAILABLE = "PROVIDERS_UNAVAILABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     EVENTS_UNAVAILABLE = "EVENTS_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -43,8 +45,6 @@ class ErrorCode(StrEnum):
 
 class CleanupError(Exception):
     """Base of all domain errors. The message names the object and the limit; never a secret or a payload."""
-
-    transient: bool = False
 
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -55,20 +55,41 @@ class CleanupError(Exception):
 class PermanentError(CleanupError):
     """Bad input: acknowledge the message, write an error report, emit a failed event."""
 
-    transient = False
-
 
 class TransientError(CleanupError):
     """Temporary trouble: report the record as a batch item failure so SQS delivers it again."""
 
-    transient = True
 
-    def __init__(self, code: ErrorCode, message: str, *, retry_after: float | None = None) -> None:
+class ProviderUnavailable(TransientError):
+    """One provider cannot clean the pair now (5xx, timeouts, 429, a refused key, no credits, a wrong
+    URL), after its own retries: the pair moves to the next provider. ``trips_circuit`` says whether
+    this counts against the provider's health (a 429 is a quota, not an outage); ``retry_after`` is
+    when the provider said it could take the call again, if it said so."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        provider: str,
+        trips_circuit: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(code, message)
+        self.provider = provider
+        self.trips_circuit = trips_circuit
         self.retry_after = retry_after
 
 
 class Deferred(TransientError):
-    """Not a failure: the record waits for its turn (a send slot of the shared quota, or a duplicate
-    delivery of the same pair still in flight) and comes back through SQS. Counted as a deferral,
-    never as a retry, so the retry alarm speaks of trouble only."""
+    """Not a failure: the record waits in the queue for ``wait_seconds`` and comes back through SQS
+    (no provider can take it now, no send slot of the shared quota soon enough, the same pair in
+    flight in another delivery). The one exception that carries a wait; the handler is the one place
+    that turns it into a visibility change. Counted as a deferral, never as a retry."""
+
+    def __init__(
+        self, code: ErrorCode, message: str, *, wait_seconds: float, providers: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(code, message)
+        self.wait_seconds = max(0.0, wait_seconds)
+        self.providers = providers  # PROVIDERS_UNAVAILABLE: the providers the record waits for

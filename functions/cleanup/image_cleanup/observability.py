@@ -24,21 +24,22 @@ metrics = Metrics(service=SERVICE, namespace=NAMESPACE)
 
 
 class Metric(StrEnum):
-    """Every metric the function emits (namespace ``NAMESPACE``, dimension ``service``). The template's
-    alarms and dashboard may name only these (tests/infra checks)."""
+    """Every metric the function emits (namespace ``NAMESPACE``, dimension ``service``; the provider's
+    own series add a ``provider`` dimension, the failures an ``error`` one and the waits a ``reason``
+    one). The template's alarms and dashboard may name only these (tests/infra checks)."""
 
     # pairs and objects
     PAIRS_PROCESSED = "PairsProcessed"
     PAIRS_FAILED = "PairsFailed"
     PAIRS_WAITING = "PairsWaiting"
     PAIRS_RETRIED = "PairsRetried"
-    PAIRS_DEFERRED = "PairsDeferred"
+    PAIRS_DEFERRED = "PairsDeferred"  # also with a "reason" dimension: one series per kind of wait
     PAIRS_DEDUPLICATED = "PairsDeduplicated"
     PAIRS_EMPTY_MASK = "PairsEmptyMask"
     OBJECTS_IGNORED = "ObjectsIgnored"
     OBJECTS_GONE = "ObjectsGone"
     TRANSIENT_FAILURES = "TransientFailures"  # with an "error" dimension: one series per error code
-    # the provider
+    # the providers (each also per provider, with a "provider" dimension)
     API_CALLS = "ApiCalls"
     API_LATENCY = "ApiLatency"
     API_ERRORS_TRANSIENT = "ApiErrorsTransient"
@@ -47,12 +48,20 @@ class Metric(StrEnum):
     API_RETRIES = "ApiRetries"
     API_BYTES_SENT = "ApiBytesSent"
     API_KEY_REJECTED = "ApiKeyRejected"
-    # the shared request budget and the queue
+    PROVIDER_CREDITS_REMAINING = "ProviderCreditsRemaining"  # per provider, where its answer says
+    # failover and the circuits
+    PAIRS_FAILED_OVER = "PairsFailedOver"  # pairs cleaned by another provider than the first they tried
+    CIRCUIT_OPEN_SECONDS = (
+        "CircuitOpenSeconds"  # per provider: how long its circuit has been open (0: closed)
+    )
+    CIRCUITS_ALL_OPEN = "CircuitsAllOpen"  # 1 when a pair found every listed provider's circuit open, else 0
+    CIRCUIT_OPENED = "CircuitOpened"  # per provider: the circuit opened (or reopened after a failed probe)
+    RECORDS_WOKEN = "RecordsWoken"  # waiting records released early when a provider recovered
+    WAITS_NOT_REGISTERED = "WaitsNotRegistered"  # waiting records the waiting room could not hold
+    # the shared request budget
     RATE_LIMITER_WAITS = "RateLimiterWaits"
-    RATE_LIMITER_DEFERRED = "RateLimiterDeferred"
     RATE_LIMITER_TICKETS_USED = "RateLimiterTicketsUsed"
     RATE_LIMITER_CONFLICTS = "RateLimiterConflicts"
-    RECORDS_DEFERRED = "RecordsDeferred"
     # results, reports, events
     ANSWERS_REUSED = "AnswersReused"
     ANSWERS_NOT_STAGED = "AnswersNotStaged"
@@ -100,14 +109,45 @@ def byte_count(metric: Metric, value: float) -> None:
 def count_by_error(metric: Metric, error_code: str) -> None:
     """A Count metric with an ``error`` dimension besides ``service`` (its own EMF blob), so each
     failure code has its own series and alarms."""
+    _dimensioned(metric, MetricUnit.Count, 1, "error", error_code)
+
+
+def count_by_reason(metric: Metric, reason: str) -> None:
+    """A Count metric with a ``reason`` dimension besides ``service``: one series per kind of wait."""
+    _dimensioned(metric, MetricUnit.Count, 1, "reason", reason)
+
+
+def provider_count(metric: Metric, provider: str, value: float = 1) -> None:
+    """A Count for all providers together (the alarms' series) and for this ``provider`` alone."""
+    count(metric, value)
+    _dimensioned(metric, MetricUnit.Count, value, "provider", provider)
+
+
+def provider_ms(metric: Metric, provider: str, value: float) -> None:
+    milliseconds(metric, value)
+    _dimensioned(metric, MetricUnit.Milliseconds, value, "provider", provider)
+
+
+def provider_bytes(metric: Metric, provider: str, value: float) -> None:
+    byte_count(metric, value)
+    _dimensioned(metric, MetricUnit.Bytes, value, "provider", provider)
+
+
+def provider_gauge(metric: Metric, provider: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
+    """A value of this ``provider`` alone (its circuit, its credits): no sum across providers."""
+    _dimensioned(metric, unit, value, "provider", provider)
+
+
+def _dimensioned(metric: Metric, unit: MetricUnit, value: float, dimension: str, label: str) -> None:
+    """One metric with a second dimension besides ``service``, in its own EMF blob."""
     with single_metric(
         name=metric.value,
-        unit=MetricUnit.Count,
-        value=1,
+        unit=unit,
+        value=value,
         namespace=NAMESPACE,
         default_dimensions={"service": SERVICE},
     ) as single:
-        single.add_dimension(name="error", value=error_code)
+        single.add_dimension(name=dimension, value=label)
 
 
 class StageTimer:

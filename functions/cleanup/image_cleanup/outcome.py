@@ -53,7 +53,9 @@ class StoredAt:
 
 @dataclass(frozen=True)
 class ApiUse:
-    """What the provider was asked for one pair (``called`` False: no call was needed)."""
+    """What a provider was asked for one pair (``called`` False: no call was needed). ``provider``
+    made the answer; ``failed_over`` are the providers tried before it, each with the code of why it
+    could not clean."""
 
     called: bool
     reused_answer: bool = False
@@ -63,6 +65,8 @@ class ApiUse:
     region: tuple[int, int, int, int] = (0, 0, 0, 0)
     sent_size: tuple[int, int] = (0, 0)
     original_bytes: bool = False
+    provider: str = ""
+    failed_over: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         if not self.called and not self.reused_answer:
@@ -70,6 +74,8 @@ class ApiUse:
         return {
             "called": self.called,
             "reused_answer": self.reused_answer,
+            "provider": self.provider,
+            "failed_over": [{"provider": name, "error": error} for name, error in self.failed_over],
             "attempts": self.attempts,
             "bytes_sent": self.bytes_sent,
             "strategy": self.strategy,
@@ -224,6 +230,13 @@ def _api_use(data: Mapping[str, Any]) -> ApiUse:
         region=tuple(data.get("region", (0, 0, 0, 0))),
         sent_size=tuple(data.get("sent_size", (0, 0))),
         original_bytes=bool(data.get("original_bytes")),
+        # Records stored before there were other providers: Novita made them.
+        provider=str(data.get("provider", "novita")),
+        failed_over=tuple(
+            (str(item.get("provider", "")), str(item.get("error", "")))
+            for item in data.get("failed_over", ())
+            if isinstance(item, Mapping)
+        ),
     )
 
 
@@ -238,6 +251,7 @@ SOURCE_IMAGE = "source-image"
 SOURCE_MASK = "source-mask"
 SOURCE_IMAGE_ETAG = "source-image-etag"
 SOURCE_MASK_ETAG = "source-mask-etag"
+PROVIDER = "provider"
 
 
 def metadata_bytes(metadata: dict[str, str]) -> int:
@@ -247,17 +261,22 @@ def metadata_bytes(metadata: dict[str, str]) -> int:
     )
 
 
-def provenance(image_key: str, mask_key: str, image_etag: str, mask_etag: str) -> dict[str, str]:
-    """The four provenance entries, within ``METADATA_BUDGET_BYTES`` for every legal pair of keys."""
-    etags = {SOURCE_IMAGE_ETAG: image_etag, SOURCE_MASK_ETAG: mask_etag}
+def provenance(
+    image_key: str, mask_key: str, image_etag: str, mask_etag: str, provider: str | None = None
+) -> dict[str, str]:
+    """The provenance entries (the sources, their ETags, and the provider that made the answer, if
+    one did), within ``METADATA_BUDGET_BYTES`` for every legal pair of keys."""
+    fixed = {SOURCE_IMAGE_ETAG: image_etag, SOURCE_MASK_ETAG: mask_etag}
+    if provider:
+        fixed[PROVIDER] = provider
     image, mask = _encoded(image_key), _encoded(mask_key)
     names = len((METADATA_PREFIX + SOURCE_IMAGE).encode()) + len((METADATA_PREFIX + SOURCE_MASK).encode())
-    room = METADATA_BUDGET_BYTES - metadata_bytes(etags) - names
+    room = METADATA_BUDGET_BYTES - metadata_bytes(fixed) - names
     if len(image) + len(mask) > room:
         # Each key gets half the room; a key shorter than its half leaves the rest to the other.
         image = shorten(image_key, max(room // 2, room - len(mask)))
         mask = shorten(mask_key, room - len(image))
-    return {SOURCE_IMAGE: image, SOURCE_MASK: mask, **etags}
+    return {SOURCE_IMAGE: image, SOURCE_MASK: mask, **fixed}
 
 
 def shorten(key: str, room: int) -> str:

@@ -3,24 +3,27 @@
     pair → claim → load → region → call → merge → encode → write → announce
 
 Permanent failures (bad input, a refused request) become an error report and a "failed" event, and the
-record is acknowledged; transient ones propagate as TransientError, so SQS delivers the record again.
-Each stage is one method here and one module behind it; the ports it uses are in ``ports``.
+record is acknowledged; transient ones propagate as TransientError, so SQS delivers the record again,
+and waits (no provider can clean now, no send slot soon, the pair in flight elsewhere) as Deferred.
+The call stage fails over across the providers (``failover``). Each stage is one method here and one
+module behind it; the ports it uses are in ``ports``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
 from .deadline import Deadline
 from .errors import ErrorCode, PermanentError, TransientError
+from .failover import Answered, Failover
 from .imaging import encode as encoding
 from .imaging import hd_strategy, load, merge
-from .imaging.limits import Limits, check_object_size
+from .imaging.limits import Limits, ProviderLimits, check_object_size
 from .naming import ParsedKey, parse_key
 from .observability import Metric, StageTimer, count, logger
 from .outcome import (
@@ -33,14 +36,13 @@ from .outcome import (
 )
 from .pairing import Ambiguous, Gone, Pair, Resolution, Waiting, resolve_pair
 from .ports import (
-    Cleaner,
-    CleanupRequest,
     Guard,
     Keeping,
     NoGuard,
     NoStaging,
     ObjectRef,
     Publisher,
+    StagedAnswer,
     StagedAnswers,
     Storage,
     staging_key,
@@ -51,9 +53,10 @@ from .settings import Settings
 
 @dataclass
 class _Call:
-    """The provider's answer for a region: paid now (and being kept), or kept by an earlier delivery."""
+    """The provider's answer for the pair: paid now (and being kept), or kept by an earlier delivery."""
 
     answer: bytes | None  # dropped once merged: an answer can be as large as the photo
+    placement: hd_strategy.Placement
     api: ApiUse
     staging_key: str
     kept: Keeping | None  # None: the answer was reused, nothing paid
@@ -66,7 +69,7 @@ class Pipeline:
         self,
         settings: Settings,
         storage: Storage,
-        cleaner: Cleaner,
+        failover: Failover,
         publisher: Publisher,
         guard: Guard | None = None,
         limits: Limits | None = None,
@@ -74,7 +77,7 @@ class Pipeline:
     ) -> None:
         self._settings = settings
         self._storage = storage
-        self._cleaner = cleaner
+        self._failover = failover
         self._publisher = publisher
         self._guard = guard or NoGuard()
         self._limits = limits or Limits()
@@ -87,7 +90,8 @@ class Pipeline:
         self._guard.register_context(context)
 
     def handle_object(self, ref: ObjectRef, deadline: Deadline) -> Outcome:
-        """Process one created object. Raises TransientError when SQS should deliver it again."""
+        """Process one created object. Raises TransientError when SQS should deliver it again (Deferred
+        when it should wait)."""
         paired = self._pair(ref)
         if isinstance(paired, Outcome):
             return paired
@@ -101,13 +105,13 @@ class Pipeline:
             # Each large object is let go as soon as its stage is done: the upload once it is sent,
             # the payload and the answer once merged, the mask and the photo once encoded.
             upload, loaded, mask = self._load(pair, timer)
-            region = self._region(pair, upload, loaded, mask, timer)
+            wanted = self._region(pair, upload, loaded, mask)
             del upload
-            if region is not None:
-                call = self._call(pair, region, deadline, timer)
-                region = replace(region, payload=replace(region.payload, image=b"", mask=b""))
+            if wanted is not None:
+                call = self._call(pair, wanted, deadline, timer)
+                del wanted
                 try:
-                    self._merge(loaded, mask, region, call, timer)
+                    self._merge(loaded, mask, call, timer)
                     del mask
                     encoded = self._encode(loaded, timer)
                 finally:
@@ -193,82 +197,91 @@ class Pipeline:
 
     # -- 4 region --------------------------------------------------------------------------------------
     def _region(
-        self, pair: Pair, upload: bytes, loaded: load.LoadedImage, mask: Image.Image, timer: StageTimer
-    ) -> hd_strategy.Region | None:
-        """What is sent (the HD strategy); None when the mask removes nothing (no call at all)."""
+        self, pair: Pair, upload: bytes, loaded: load.LoadedImage, mask: Image.Image
+    ) -> hd_strategy.RegionRequest | None:
+        """What the region sent is planned from (the HD strategy plans it for each provider tried);
+        None when the mask removes nothing (no call at all)."""
         bbox = mask.getbbox()
         if bbox is None:
             count(Metric.PAIRS_EMPTY_MASK)
             logger.info("mask is empty: nothing to remove, no API call", extra={"mask": pair.mask.key})
             return None
         settings = self._settings
-        with timer.stage("encode_payload"):
-            return hd_strategy.region_to_send(
-                loaded,
-                upload,
-                mask,
-                bbox,
-                settings.hd_strategy,
-                settings.hd_crop_margin_px,
-                _name(pair.bucket, pair.image.key),
-                self._limits,
-                settings.hd_resize_limit_px,
-            )
+        return hd_strategy.RegionRequest(
+            loaded=loaded,
+            upload=upload,
+            mask=mask,
+            mask_bbox=bbox,
+            strategy=settings.hd_strategy,
+            margin=settings.hd_crop_margin_px,
+            resize_limit=settings.hd_resize_limit_px,
+            name=_name(pair.bucket, pair.image.key),
+        )
 
     # -- 5 call ----------------------------------------------------------------------------------------
-    def _call(self, pair: Pair, region: hd_strategy.Region, deadline: Deadline, timer: StageTimer) -> _Call:
-        """The provider's answer: one kept by an earlier delivery of the same request, or a paid call
-        whose answer is kept (in the background) until the result is stored."""
-        settings = self._settings
-        request = CleanupRequest(
-            pair_id=pair.pair_id,
-            image=region.payload.image,
-            mask=region.payload.mask,
-            response_image_type=region.answer_type,
-            enterprise_plan=settings.enterprise_plan,
-        )
-        staging_key = self._answers_key(pair, region)
+    def _call(
+        self, pair: Pair, wanted: hd_strategy.RegionRequest, deadline: Deadline, timer: StageTimer
+    ) -> _Call:
+        """The provider's answer: one kept by an earlier delivery of the same pair (whichever provider
+        made it), or a paid call, failed over across the providers, whose answer is kept (in the
+        background) until the result is stored."""
+        staging_key = self._answers_key(pair)
         reused = self._answers.find(staging_key)
         if reused is not None:
             timer.record("api", 0.0)
-            return _Call(reused, _api_use(region, reused=True, attempts=0), staging_key, kept=None)
-        answer = self._cleaner.clean(request, deadline)
-        timer.record("api", answer.api_seconds)
-        kept = self._answers.keep(staging_key, answer.image)
-        return _Call(
-            answer.image, _api_use(region, reused=False, attempts=answer.attempts), staging_key, kept
-        )
+            placement = hd_strategy.Placement(reused.box, reused.sent_size)
+            api = ApiUse(
+                called=False,
+                reused_answer=True,
+                provider=reused.provider,
+                region=reused.box,
+                sent_size=reused.sent_size,
+            )
+            return _Call(reused.image, placement, api, staging_key, None)
+        regions: dict[ProviderLimits, hd_strategy.Region] = {}
 
-    def _answers_key(self, pair: Pair, region: hd_strategy.Region) -> str:
-        """Where the answer to exactly this request is kept: settings that change the request change it."""
+        def region_for(provider: ProviderLimits) -> hd_strategy.Region:
+            # Providers with the same limits get the same region, encoded once.
+            if provider not in regions:
+                with timer.stage("encode_payload"):
+                    regions[provider] = hd_strategy.region_to_send(wanted, provider, self._limits)
+            return regions[provider]
+
+        answered = self._failover.clean(region_for, pair.pair_id, deadline)
+        regions.clear()
+        answer, region = answered.answer, answered.region
+        timer.record("api", answer.api_seconds)
+        placement = region.placement
+        kept = self._answers.keep(
+            staging_key, StagedAnswer(answer.image, answer.provider, placement.box, placement.sent_size)
+        )
+        api = _api_use(region, answered)
+        return _Call(answer.image, placement, api, staging_key, kept)
+
+    def _answers_key(self, pair: Pair) -> str:
+        """Where the pair's answer is kept, whichever provider makes it: the settings that shape what
+        is asked of every provider are part of it."""
+        settings = self._settings
         return staging_key(
             pair.pair_id,
             {
-                "box": list(region.plan.box),
-                "sent_size": list(region.payload.sent_size),
-                "response_image_type": region.answer_type,
-                "enterprise_plan": self._settings.enterprise_plan,
-                "mask_dilation_px": self._settings.mask_dilation_px,
+                "strategy": settings.hd_strategy.value,
+                "margin": settings.hd_crop_margin_px,
+                "resize_limit": settings.hd_resize_limit_px,
+                "mask_dilation_px": settings.mask_dilation_px,
             },
         )
 
     # -- 6 merge ---------------------------------------------------------------------------------------
-    def _merge(
-        self,
-        loaded: load.LoadedImage,
-        mask: Image.Image,
-        region: hd_strategy.Region,
-        call: _Call,
-        timer: StageTimer,
-    ) -> None:
+    def _merge(self, loaded: load.LoadedImage, mask: Image.Image, call: _Call, timer: StageTimer) -> None:
         """The answer's pixels put back into the photo, only inside the mask."""
         answer, call.answer = call.answer, None
         if answer is None:
             raise RuntimeError("an answer is merged once")
         with timer.stage("compose"):
-            cleaned = hd_strategy.answer_for_region(answer, region)
+            cleaned = hd_strategy.answer_for_region(answer, call.placement)
             del answer
-            merge.compose_into(loaded.image, cleaned, mask, region.plan.box, self._settings.feather_px)
+            merge.compose_into(loaded.image, cleaned, mask, call.placement.box, self._settings.feather_px)
 
     # -- 7 encode --------------------------------------------------------------------------------------
     def _encode(self, loaded: load.LoadedImage, timer: StageTimer) -> tuple[bytes, str, str]:
@@ -299,8 +312,9 @@ class Pipeline:
     ) -> PairSummary:
         """The result stored (with its provenance); the pair's summary."""
         body, content_type, fmt = encoded
+        provider = None if call is None else call.api.provider
         with timer.stage("write"):
-            stored = self._results.store_result(pair, body, content_type, fmt)
+            stored = self._results.store_result(pair, body, content_type, fmt, provider)
         return PairSummary(
             "succeeded",
             *_sources(pair),
@@ -381,15 +395,16 @@ def _sources(pair: Pair) -> tuple[str, str, str, str, str]:
     return pair.bucket, pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag
 
 
-def _api_use(region: hd_strategy.Region, *, reused: bool, attempts: int) -> ApiUse:
+def _api_use(region: hd_strategy.Region, answered: Answered) -> ApiUse:
     payload = region.payload
     return ApiUse(
-        called=not reused,
-        reused_answer=reused,
-        attempts=attempts,
+        called=True,
+        attempts=answered.answer.attempts,
         bytes_sent=len(payload.image) + len(payload.mask),
         strategy=region.plan.strategy.value,
         region=region.plan.box,
         sent_size=payload.sent_size,
         original_bytes=payload.original_bytes,
+        provider=answered.answer.provider,
+        failed_over=tuple((attempt.provider, attempt.error) for attempt in answered.failed_over),
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .deadline import Deadline
+from .imaging.limits import ProviderLimits
 
 # ---------------------------------------------------------------------------- what crosses the ports
 
@@ -49,23 +50,49 @@ class ListedObject:
 
 @dataclass(frozen=True)
 class CleanupRequest:
-    """One call to the provider: the region's bytes, its mask's, and the documented options."""
+    """One call to a provider: the region's bytes (``image_format``: png, jpeg or webp), its binary
+    mask's as PNG, and the format the answer is asked in where the provider lets us ask."""
 
     image: bytes
     mask: bytes
-    response_image_type: str
-    enterprise_plan: bool
+    image_format: str = "png"
+    answer_format: str = "png"
     pair_id: str = ""  # for the shared rate limiter's booking; never sent
 
 
 @dataclass(frozen=True)
 class CleanupAnswer:
-    """The provider's answer: the cleaned region's bytes, and what it took to get them."""
+    """A provider's answer: the cleaned region's bytes, who made them and what it took."""
 
     image: bytes
-    image_type: str
     attempts: int
     api_seconds: float
+    provider: str = "novita"
+
+
+@dataclass(frozen=True)
+class CircuitState:
+    """One provider's circuit as every execution shares it. Closed when ``opened_at`` is None (with
+    ``failures`` consecutive transient failures so far); open until ``retry_at``, then one probe may
+    go (``probe_until`` is its lease); ``trips`` counts the openings in a row (the cool-down grows with
+    it). ``version`` orders the writes: a write based on an older version is refused."""
+
+    failures: int = 0
+    opened_at: float | None = None
+    retry_at: float = 0.0
+    trips: int = 0
+    probe_until: float = 0.0
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class WaitingRecord:
+    """An SQS record waiting out an outage: enough to release it early when a provider recovers."""
+
+    queue_arn: str
+    message_id: str
+    receipt_handle: str
+    providers: tuple[str, ...]
 
 
 # ---------------------------------------------------------------------------- the ports
@@ -90,15 +117,24 @@ class Storage(Protocol):
 
 
 class Cleaner(Protocol):
-    """The provider: one paid cleanup, retried where that can help (``provider.client``)."""
+    """One provider: what it accepts (``limits``, planned for by the HD strategy), and one paid cleanup,
+    retried where that can help (``provider.client``). Raises ProviderUnavailable when it cannot clean
+    now, PermanentError when the input is at fault."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def limits(self) -> ProviderLimits: ...
 
     def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer: ...
 
 
 class KeyProvider(Protocol):
-    """The provider's API key; ``refresh`` bypasses any cache (after a 401/403)."""
+    """Each provider's API key (None: the provider takes none); ``refresh`` bypasses any cache
+    (after a 401/403)."""
 
-    def get(self, *, refresh: bool = False) -> str: ...
+    def get(self, provider: str, *, refresh: bool = False) -> str | None: ...
 
 
 class Limiter(Protocol):
@@ -140,20 +176,53 @@ class Keeping(Protocol):
     def wait(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class StagedAnswer:
+    """A paid answer as it is kept: its bytes, the provider that made them, and where they go back in
+    the photo (``box``) at what size they were asked (``sent_size``)."""
+
+    image: bytes
+    provider: str
+    box: tuple[int, int, int, int]
+    sent_size: tuple[int, int]
+
+
 class StagedAnswers(Protocol):
     """Keeps a paid answer until the result is stored, so no failure after the call pays again."""
 
-    def find(self, key: str) -> bytes | None: ...
+    def find(self, key: str) -> StagedAnswer | None: ...
 
-    def keep(self, key: str, answer: bytes) -> Keeping: ...
+    def keep(self, key: str, answer: StagedAnswer) -> Keeping: ...
 
     def discard(self, key: str) -> None: ...
+
+
+class CircuitStore(Protocol):
+    """Where the providers' circuits live (the state table, or this execution's memory)."""
+
+    def read(self, provider: str) -> CircuitState: ...
+
+    def write(self, provider: str, state: CircuitState) -> bool:
+        """Store ``state`` if the stored one is still at ``state.version - 1``; False if another
+        execution wrote first."""
+        ...
+
+
+class WaitingRoom(Protocol):
+    """Records waiting out an outage, released early when a provider recovers."""
+
+    def register(self, record: WaitingRecord) -> None: ...
+
+    def wake(self, provider: str, spacing_seconds: float) -> int:
+        """Make the records waiting for ``provider`` visible again, ``spacing_seconds`` apart (the
+        provider's request budget); returns how many were released."""
+        ...
 
 
 class Deferrer(Protocol):
     """Sends an SQS record back for a chosen time instead of its whole visibility timeout."""
 
-    def defer(self, queue_arn: str, receipt_handle: str, seconds: float) -> None: ...
+    def defer(self, queue_arn: str, receipt_handle: str, seconds: int) -> bool: ...
 
 
 # ---------------------------------------------------------------------------- null objects
@@ -192,10 +261,10 @@ class _Kept:
 class NoStaging:
     """Nothing is kept (tests of the use case that do not exercise redelivery)."""
 
-    def find(self, key: str) -> bytes | None:
+    def find(self, key: str) -> StagedAnswer | None:
         return None
 
-    def keep(self, key: str, answer: bytes) -> Keeping:
+    def keep(self, key: str, answer: StagedAnswer) -> Keeping:
         return _Kept()
 
     def discard(self, key: str) -> None:
@@ -205,5 +274,15 @@ class NoStaging:
 class NoDeferral:
     """Outside SQS (or in tests): the record keeps its visibility timeout."""
 
-    def defer(self, queue_arn: str, receipt_handle: str, seconds: float) -> None:
+    def defer(self, queue_arn: str, receipt_handle: str, seconds: int) -> bool:
+        return False
+
+
+class NoWaitingRoom:
+    """No STATE_TABLE: waiting records come back on their own schedule only."""
+
+    def register(self, record: WaitingRecord) -> None:
         return None
+
+    def wake(self, provider: str, spacing_seconds: float) -> int:
+        return 0

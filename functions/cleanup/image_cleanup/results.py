@@ -56,9 +56,12 @@ class ResultsBucket:
                 )
         return None
 
-    def store_result(self, pair: Pair, body: bytes, content_type: str, fmt: str) -> StoredAt:
+    def store_result(
+        self, pair: Pair, body: bytes, content_type: str, fmt: str, provider: str | None = None
+    ) -> StoredAt:
+        """The result, with its provenance (and the provider that cleaned it, if one did)."""
         key = result_key(pair.prefix, pair.stem, fmt)
-        self._storage.write(self.bucket, key, body, content_type, _provenance(pair))
+        self._storage.write(self.bucket, key, body, content_type, _provenance(pair, provider))
         return StoredAt(self.bucket, key, content_type)
 
     def store_report(self, pair: Pair, failure: ErrorReport) -> StoredAt | None:
@@ -83,5 +86,5 @@ class ResultsBucket:
         return StoredAt(self.bucket, key)
 
 
-def _provenance(pair: Pair) -> dict[str, str]:
-    return provenance(pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag)
+def _provenance(pair: Pair, provider: str | None = None) -> dict[str, str]:
+    return provenance(pair.image.key, pair.mask.key, pair.image.etag, pair.mask.etag, provider)

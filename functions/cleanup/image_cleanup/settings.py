@@ -13,10 +13,15 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from .imaging.hd_strategy import HdStrategy
+from .provider.names import KNOWN_PROVIDERS
+from .waits import MAX_WAIT_SECONDS
 
 OutputFormat = Literal["png", "webp", "jpeg", "source"]
+ClipdropMode = Literal["fast", "quality"]
 
 DEFAULT_CLEANUP_API_URL = "https://api.novita.ai/v3/cleanup"
+DEFAULT_CLIPDROP_API_URL = "https://clipdrop-api.co/cleanup/v1"
+
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "webp", "jpeg", "source")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -49,11 +54,34 @@ class Settings:
     feather_px: int = 0
     png_compress_level: int = 1
     memory_mb: int | None = None  # set by the Lambda runtime (AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
+    providers: tuple[str, ...] = ("novita",)
+    clipdrop_api_url: str = DEFAULT_CLIPDROP_API_URL
+    clipdrop_mode: ClipdropMode = "fast"
+    iopaint_api_url: str | None = None
+    clipdrop_requests_per_minute: int = 0
+    iopaint_requests_per_minute: int = 0
+    circuit_failure_threshold: int = 3
+    circuit_cooldown_seconds: int = 30
+    circuit_max_cooldown_seconds: int = 600
+    outage_wait_seconds: int = 60
+    outage_max_wait_seconds: int = MAX_WAIT_SECONDS
+    in_flight_wait_seconds: int = 15
+
+    def requests_per_minute(self, provider: str) -> int:
+        """The provider's shared request budget (0 = none)."""
+        return {
+            "novita": self.api_requests_per_minute,
+            "clipdrop": self.clipdrop_requests_per_minute,
+            "iopaint": self.iopaint_requests_per_minute,
+        }[provider]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Parse and validate the environment (os.environ by default)."""
         env = os.environ if environ is None else environ
+        providers = providers_setting(env, "PROVIDERS")
+        cooldown = _integer(env, "CIRCUIT_COOLDOWN_SECONDS", default=30, minimum=1, maximum=3600)
+        outage_wait = _integer(env, "OUTAGE_WAIT_SECONDS", default=60, minimum=1, maximum=3600)
         return cls(
             results_bucket=_required(env, "RESULTS_BUCKET"),
             api_key_secret_id=_required(env, "API_KEY_SECRET_ID"),
@@ -76,6 +104,34 @@ class Settings:
             feather_px=_integer(env, "FEATHER_PX", default=0, minimum=0, maximum=64),
             png_compress_level=_integer(env, "PNG_COMPRESS_LEVEL", default=1, minimum=0, maximum=9),
             memory_mb=_optional_integer(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", minimum=128, maximum=10240),
+            providers=providers,
+            clipdrop_api_url=_url(env, "CLIPDROP_API_URL", DEFAULT_CLIPDROP_API_URL),
+            clipdrop_mode=_clipdrop_mode(env, "CLIPDROP_MODE"),
+            iopaint_api_url=_iopaint_url(env, "IOPAINT_API_URL", providers),
+            clipdrop_requests_per_minute=_integer(env, "CLIPDROP_REQUESTS_PER_MINUTE", default=0, minimum=0),
+            iopaint_requests_per_minute=_integer(env, "IOPAINT_REQUESTS_PER_MINUTE", default=0, minimum=0),
+            circuit_failure_threshold=_integer(
+                env, "CIRCUIT_FAILURE_THRESHOLD", default=3, minimum=1, maximum=100
+            ),
+            circuit_cooldown_seconds=cooldown,
+            circuit_max_cooldown_seconds=_integer(
+                env,
+                "CIRCUIT_MAX_COOLDOWN_SECONDS",
+                default=max(600, cooldown),
+                minimum=cooldown,
+                maximum=3600,
+            ),
+            outage_wait_seconds=outage_wait,
+            outage_max_wait_seconds=_integer(
+                env,
+                "OUTAGE_MAX_WAIT_SECONDS",
+                default=MAX_WAIT_SECONDS,
+                minimum=outage_wait,
+                maximum=MAX_WAIT_SECONDS,
+            ),
+            in_flight_wait_seconds=_integer(
+                env, "IN_FLIGHT_WAIT_SECONDS", default=15, minimum=1, maximum=900
+            ),
         )
 
 
@@ -114,6 +170,41 @@ def output_format_setting(env: Mapping[str, str], name: str) -> OutputFormat:
         if fmt == value:
             return fmt
     raise SettingsError(f"environment variable {name} must be one of png, webp, jpeg, source; got {value!r}")
+
+
+def providers_setting(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma list of providers in order of preference, each known and listed once."""
+    raw = _optional(env, name) or "novita"
+    listed = tuple(part.strip().lower() for part in raw.split(","))
+    known = ", ".join(KNOWN_PROVIDERS)
+    for provider in listed:
+        if provider not in KNOWN_PROVIDERS:
+            raise SettingsError(
+                f"environment variable {name} lists {provider!r}; each entry must be one of {known}"
+            )
+    if len(set(listed)) != len(listed):
+        raise SettingsError(f"environment variable {name} lists a provider twice: {raw!r}")
+    return listed
+
+
+def _clipdrop_mode(env: Mapping[str, str], name: str) -> ClipdropMode:
+    value = (_optional(env, name) or "fast").lower()
+    if value == "fast":
+        return "fast"
+    if value == "quality":
+        return "quality"
+    raise SettingsError(f"environment variable {name} must be fast or quality; got {value!r}")
+
+
+def _iopaint_url(env: Mapping[str, str], name: str, providers: tuple[str, ...]) -> str | None:
+    if _optional(env, name) is None:
+        if "iopaint" in providers:
+            raise SettingsError(
+                f"environment variable {name} is required when PROVIDERS lists iopaint "
+                "(the server's /api/v1/inpaint URL)"
+            )
+        return None
+    return _url(env, name, "")
 
 
 def _hd_strategy(env: Mapping[str, str], name: str) -> HdStrategy:

@@ -1,53 +1,120 @@
-"""Composition root: the settings, the adapters and the pipeline, built once per execution environment
-and reused by every invocation it serves."""
+"""Composition root: the settings, the adapters, the pipeline and the deferrals, built once per execution
+environment and reused by every invocation it serves."""
 
 from __future__ import annotations
 
+import math
 import threading
+from dataclasses import dataclass
+from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from .aws.circuit_table import DynamoDbCircuitStore
 from .aws.eventbridge import EventBridgePublisher
+from .aws.rate_limiter import SAFETY_FACTOR, DynamoDbSlotScheduler
 from .aws.s3_storage import S3Storage
 from .aws.secrets import SecretsManagerKeyProvider
 from .aws.sqs_visibility import SqsDeferrer
 from .aws.staged_answers import S3StagedAnswers
+from .aws.waiting_room import DynamoDbWaitingRoom
+from .circuit import CircuitPolicy, Circuits, MemoryCircuitStore
+from .failover import Failover
 from .imaging.limits import Limits
 from .pipeline import Pipeline
-from .ports import Guard, Limiter, NoEvents, NoGuard, NoLimit, Publisher
-from .provider.client import CleanupApiClient
-from .provider.rate_limiter import DynamoDbSlotScheduler
+from .ports import (
+    CircuitStore,
+    Guard,
+    Limiter,
+    NoEvents,
+    NoGuard,
+    NoLimit,
+    NoWaitingRoom,
+    Publisher,
+    WaitingRoom,
+)
+from .provider.client import ProviderClient
+from .provider.clipdrop import ClipdropWire
+from .provider.iopaint import IopaintWire
+from .provider.novita import NovitaWire
 from .provider.transport import new_session
+from .provider.wire import Wire
 from .settings import Settings
+from .waits import Deferrals, WaitSchedule
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=30)
 _lock = threading.Lock()
-_pipeline: Pipeline | None = None
-_deferrer: SqsDeferrer | None = None
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
+@dataclass(frozen=True)
+class Function:
+    """What an invocation needs: the pipeline, and the one place that sends a record back to wait."""
+
+    pipeline: Pipeline
+    deferrals: Deferrals
+
+
+_function: Function | None = None
+
+
+def wire_for(provider: str, settings: Settings) -> Wire:
+    """The provider's HTTP contract, configured from the settings."""
+    if provider == "clipdrop":
+        return ClipdropWire(settings.clipdrop_api_url, mode=settings.clipdrop_mode)
+    if provider == "iopaint":
+        if settings.iopaint_api_url is None:
+            raise ValueError("IOPAINT_API_URL is required for iopaint")
+        return IopaintWire(settings.iopaint_api_url)
+    return NovitaWire(settings.cleanup_api_url, enterprise_plan=settings.enterprise_plan)
+
+
+def spacing_seconds(settings: Settings, provider: str) -> float:
+    """Seconds between two calls at the provider's request budget (0: no budget)."""
+    per_minute = settings.requests_per_minute(provider)
+    return 0.0 if per_minute <= 0 else math.ceil(60_000 * SAFETY_FACTOR / per_minute) / 1000.0
+
+
+def build_function(settings: Settings) -> Function:
     """Wire the real adapters for ``settings``. AWS_ENDPOINT_URL, if set, is honoured by boto3 itself."""
     storage = S3Storage(boto3.client("s3", config=_BOTO_CONFIG))
     keys = SecretsManagerKeyProvider(
         settings.api_key_secret_id,
         settings.secret_max_age_seconds,
         boto3.client("secretsmanager", config=_BOTO_CONFIG),
+        providers=settings.providers,
     )
-    limiter: Limiter = NoLimit()
-    if settings.state_table and settings.api_requests_per_minute > 0:
-        limiter = DynamoDbSlotScheduler(
-            boto3.client("dynamodb", config=_BOTO_CONFIG),
-            settings.state_table,
-            settings.api_requests_per_minute,
+    dynamodb: Any = boto3.client("dynamodb", config=_BOTO_CONFIG) if settings.state_table else None
+    deferrer = SqsDeferrer(lambda: boto3.client("sqs", config=_BOTO_CONFIG))
+    circuit_store: CircuitStore = MemoryCircuitStore()
+    room: WaitingRoom = NoWaitingRoom()
+    if settings.state_table:
+        circuit_store = DynamoDbCircuitStore(dynamodb, settings.state_table)
+        room = DynamoDbWaitingRoom(dynamodb, lambda: deferrer.sqs, settings.state_table)
+    session = new_session()
+    cleaners = [
+        ProviderClient(
+            wire_for(provider, settings),
+            keys,
+            session=session,
+            max_attempts=settings.api_max_attempts,
+            limiter=_limiter(settings, provider, dynamodb),
         )
-    cleaner = CleanupApiClient(
-        settings.cleanup_api_url,
-        keys,
-        session=new_session(),
-        max_attempts=settings.api_max_attempts,
-        limiter=limiter,
+        for provider in settings.providers
+    ]
+    circuits = Circuits(
+        circuit_store,
+        CircuitPolicy(
+            failure_threshold=settings.circuit_failure_threshold,
+            cooldown_seconds=settings.circuit_cooldown_seconds,
+            max_cooldown_seconds=settings.circuit_max_cooldown_seconds,
+        ),
+    )
+    failover = Failover(
+        cleaners,
+        circuits,
+        room,
+        spacing_seconds={provider: spacing_seconds(settings, provider) for provider in settings.providers},
     )
     publisher: Publisher = NoEvents()
     if settings.event_bus_name:
@@ -60,31 +127,36 @@ def build_pipeline(settings: Settings) -> Pipeline:
         guard = PairOnce(settings.state_table, settings.idempotency_expiry_seconds)
     answers = S3StagedAnswers(storage, settings.results_bucket)
     limits = Limits(memory_mb=settings.memory_mb)
-    return Pipeline(settings, storage, cleaner, publisher, guard, limits=limits, answers=answers)
+    pipeline = Pipeline(settings, storage, failover, publisher, guard, limits=limits, answers=answers)
+    schedule = WaitSchedule(
+        settings.outage_wait_seconds, settings.outage_max_wait_seconds, settings.in_flight_wait_seconds
+    )
+    return Function(pipeline, Deferrals(deferrer, room, schedule))
 
 
-def get_pipeline() -> Pipeline:
-    """The execution environment's service, built on first use from the validated environment."""
-    global _pipeline
+def _limiter(settings: Settings, provider: str, dynamodb: Any) -> Limiter:
+    per_minute = settings.requests_per_minute(provider)
+    if settings.state_table is None or per_minute <= 0:
+        return NoLimit()
+    return DynamoDbSlotScheduler(dynamodb, settings.state_table, per_minute, provider=provider)
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """The pipeline alone (tests and benchmarks that call ``handle`` with their own deferrals)."""
+    return build_function(settings).pipeline
+
+
+def get_function() -> Function:
+    """The execution environment's function, built on first use from the validated environment."""
+    global _function
     with _lock:
-        if _pipeline is None:
-            _pipeline = build_pipeline(Settings.from_env())
-        return _pipeline
-
-
-def get_deferrer() -> SqsDeferrer:
-    """The execution environment's SQS visibility adapter."""
-    global _deferrer
-    with _lock:
-        if _deferrer is None:
-            _deferrer = SqsDeferrer(lambda: boto3.client("sqs", config=_BOTO_CONFIG))
-        return _deferrer
+        if _function is None:
+            _function = build_function(Settings.from_env())
+        return _function
 
 
 def reset_pipeline() -> None:
-    """Forget the cached service (after the environment changed: local stack restarts, tests)."""
-    global _pipeline
-    global _deferrer
+    """Forget the cached function (after the environment changed: local stack restarts, tests)."""
+    global _function
     with _lock:
-        _pipeline = None
-        _deferrer = None
+        _function = None

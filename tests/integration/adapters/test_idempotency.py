@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from image_cleanup.aws.idempotency import PairOnce
-from image_cleanup.errors import Deferred, ErrorCode
+from image_cleanup.errors import Deferred, ErrorCode, TransientError
 from local.lambda_context import LocalLambdaContext
 from tests.integration.conftest import Env
 
@@ -115,8 +115,10 @@ def test_a_duplicate_while_the_first_runs_is_deferred_then_replayed(env: Env) ->
     first.join(10)
     # Then the duplicate is sent back to the queue without running the work (PAIR_IN_PROGRESS) ...
     assert deferred.value.code is ErrorCode.PAIR_IN_PROGRESS
-    assert deferred.value.transient
+    assert isinstance(deferred.value, TransientError)
     assert duplicate.runs == 0
+    # ... for the first delivery's remaining time (its invocation had 60 s), not a visibility timeout
+    assert 50 < deferred.value.wait_seconds <= 60
     # ... and its next delivery replays the first run's result
     assert outcome == RESULT
     assert guard(env).run(identity(), duplicate) == {**RESULT, "replayed": True}

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from image_cleanup.aws.rate_limiter import SAFETY_FACTOR, DynamoDbSlotScheduler, schedule_id
 from image_cleanup.errors import Deferred, ErrorCode, TransientError
-from image_cleanup.provider.rate_limiter import SAFETY_FACTOR, SCHEDULE_ID, DynamoDbSlotScheduler
 from tests.integration.adapters.role import role_client
 from tests.integration.conftest import Env
 
@@ -67,7 +67,7 @@ def item(env: Env, item_id: str) -> dict[str, Any] | None:
 
 
 def next_slot(env: Env) -> int:
-    schedule = item(env, SCHEDULE_ID)
+    schedule = item(env, schedule_id("novita"))
     assert schedule is not None
     return int(schedule["next_slot"]["N"])
 
@@ -97,7 +97,7 @@ def test_a_slot_further_than_the_record_can_wait_defers_it_with_a_ticket(env: En
         scheduler(env, clock).acquire("pair-2", max_wait=0.5)
     # Then it is deferred for the slot's wait, without sleeping, its slot kept as a ticket (with a TTL)
     assert deferred.value.code is ErrorCode.API_RATE_LIMITED
-    assert deferred.value.retry_after == pytest.approx(INTERVAL)
+    assert deferred.value.wait_seconds == pytest.approx(INTERVAL)
     assert clock.sleeps == []
     ticket = item(env, "ticket#pair-2")
     assert ticket is not None
@@ -132,7 +132,7 @@ def test_a_record_back_before_its_ticket_is_deferred_again_on_the_same_slot(env:
     with pytest.raises(Deferred) as again:
         scheduler(env, clock).acquire("pair-2", max_wait=0.5)
     # Then it is deferred for the rest of the wait, keeping its ticket; no new slot was booked
-    assert again.value.retry_after == pytest.approx(INTERVAL - 0.2)
+    assert again.value.wait_seconds == pytest.approx(INTERVAL - 0.2)
     ticket = item(env, "ticket#pair-2")
     assert ticket is not None
     assert int(ticket["slot"]["N"]) == ms(clock, 1)
@@ -176,6 +176,6 @@ def test_a_table_the_role_may_not_use_is_storage_unavailable(env: Env, clock: Cl
     # When a scheduler on it asks for a slot
     with pytest.raises(TransientError) as failed:
         scheduler(env, clock, table=other).acquire("pair-1", max_wait=10)
-    # Then IAM's refusal is STORAGE_UNAVAILABLE (the record is retried), not a deferral
-    assert failed.value.code is ErrorCode.STORAGE_UNAVAILABLE
+    # Then IAM's refusal is STATE_UNAVAILABLE (the record is retried), not a deferral
+    assert failed.value.code is ErrorCode.STATE_UNAVAILABLE
     assert not isinstance(failed.value, Deferred)

@@ -2,12 +2,14 @@
 
 The identity is bucket + both keys + both ETags, so a re-upload with new content is new work while the
 same content delivered twice (or both halves arriving at the same moment) runs once. The stored result
-is replayed to the duplicate; a duplicate that arrives while the first is still running is sent back
-to the queue (PAIR_IN_PROGRESS) and finds the stored result on its next delivery.
+is replayed to the duplicate; a duplicate that arrives while the first is still running waits in the
+queue for the first delivery's remaining time (PAIR_IN_PROGRESS; the in-progress record holds when
+that delivery's invocation ends) and finds the stored result on its next delivery.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -15,11 +17,19 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyItemNotFoundError,
+    IdempotencyPersistenceLayerError,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import Deferred, ErrorCode
+from ..errors import Deferred, ErrorCode, TransientError
 from ..ports import Work
+
+# When the first delivery's deadline is unknown, the duplicate looks again after this long.
+UNKNOWN_REMAINING_SECONDS = 60.0
 
 
 class _MarkReplayed:
@@ -61,5 +71,26 @@ class PairOnce:
             raise Deferred(
                 ErrorCode.PAIR_IN_PROGRESS,
                 f"pair {identity['image']} is being processed by another invocation",
+                wait_seconds=self._remaining_of_first(identity),
             ) from None
+        except IdempotencyPersistenceLayerError as exc:
+            raise TransientError(
+                ErrorCode.STATE_UNAVAILABLE, "the state table refused the pair's idempotency record"
+            ) from exc
         return result
+
+    def _remaining_of_first(self, identity: dict[str, str]) -> float:
+        """Seconds until the delivery holding the pair ends (its invocation's deadline)."""
+        try:
+            record = self._store.get_record(data=identity)
+        except IdempotencyItemNotFoundError:
+            return 0.0  # gone already: look again at once
+        except (IdempotencyPersistenceLayerError, ClientError, BotoCoreError):
+            return UNKNOWN_REMAINING_SECONDS
+        if record is None:
+            return 0.0
+        expiry_ms = record.in_progress_expiry_timestamp
+        if expiry_ms is None:
+            return 0.0 if record.status != "INPROGRESS" else UNKNOWN_REMAINING_SECONDS
+        # The record's numbers come back from DynamoDB as Decimals.
+        return max(0.0, float(expiry_ms) / 1000.0 - time.time())

@@ -1,10 +1,11 @@
 """The HD strategy, whole, in one place: what region of the photo is sent, at what scale and in what
-encoding, so the request fits the provider's limits (16 megapixels, 30 MB per image) at the best
-quality for the money; and how the answer is brought back to the region it replaces.
+encoding, so the request fits the provider's limits (Novita's and Clipdrop's 16 megapixels and 30 MB
+per image; IOPaint's none) at the best quality for the money; and how the answer is brought back to
+the region it replaces.
 
 ``region_to_send`` plans (``plan_request``: pure arithmetic over sizes and boxes) and encodes the
-region (``build_payload``); ``answer_for_region`` decodes the answer and scales it to the region's
-size. Putting the pixels back inside the mask is ``merge``'s.
+region (``build_payload``) for one provider's ``ProviderLimits``; ``answer_for_region`` decodes the
+answer and scales it to the region's size. Putting the pixels back inside the mask is ``merge``'s.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from PIL import Image
 from ..errors import ErrorCode, PermanentError
 from .encode import encoded
 from .encode import png as encode_png
-from .limits import Limits
+from .limits import Limits, ProviderLimits
 from .load import LoadedImage, load_answer
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive), as Pillow uses
@@ -128,13 +129,23 @@ def plan_request(
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where an answer goes back: the ``box`` of the photo it replaces, and the size it was sent at."""
+
+    box: Box
+    sent_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class Payload:
-    """What travels to the provider: the region's bytes and its mask's, at ``sent_size``."""
+    """What travels to the provider: the region's bytes (in ``image_format``: png, jpeg or webp) and
+    its mask's, at ``sent_size``."""
 
     image: bytes
     mask: bytes
     sent_size: tuple[int, int]
     original_bytes: bool  # the upload's own bytes were sent untouched
+    image_format: str = "png"
 
 
 @dataclass(frozen=True)
@@ -145,70 +156,94 @@ class Region:
     payload: Payload
     answer_type: str = "png"
 
+    @property
+    def placement(self) -> Placement:
+        return Placement(self.plan.box, self.payload.sent_size)
 
-def region_to_send(
-    loaded: LoadedImage,
-    upload: bytes,
-    mask: Image.Image,
-    mask_bbox: Box,
-    strategy: HdStrategy,
-    margin: int,
-    name: str,
-    limits: Limits,
-    resize_limit: int = 0,
-) -> Region:
-    """Plan the request for the mask's bounding box and encode it; IMAGE_TOO_LARGE when ``original``
-    cannot send the image as it is."""
+
+@dataclass(frozen=True)
+class RegionRequest:
+    """What the region is planned from: the photo as decoded and as uploaded, its mask and the mask's
+    bounding box, the HD settings, and the name errors quote."""
+
+    loaded: LoadedImage
+    upload: bytes
+    mask: Image.Image
+    mask_bbox: Box
+    strategy: HdStrategy
+    margin: int
+    resize_limit: int
+    name: str
+
+
+def region_to_send(wanted: RegionRequest, provider: ProviderLimits, limits: Limits) -> Region:
+    """Plan the request for the mask's bounding box within ``provider``'s limits and encode it;
+    IMAGE_TOO_LARGE when ``original`` cannot send the image as it is."""
+    loaded = wanted.loaded
+    max_pixels = provider.max_pixels or limits.max_image_pixels
     plan = plan_request(
-        strategy,
+        wanted.strategy,
         loaded.image.size,
-        mask_bbox,
-        max_pixels=limits.api_max_pixels,
-        margin=margin,
-        resize_limit=resize_limit,
+        wanted.mask_bbox,
+        max_pixels=max_pixels,
+        margin=wanted.margin,
+        resize_limit=wanted.resize_limit,
     )
     if plan is None:
         width, height = loaded.image.size
         raise PermanentError(
             ErrorCode.IMAGE_TOO_LARGE,
-            f"{name} is {width}x{height} = {width * height} pixels, over the provider's "
-            f"limit of {limits.api_max_pixels} (HD_STRATEGY=original sends the image unchanged)",
+            f"{wanted.name} is {width}x{height} = {width * height} pixels, over the provider's "
+            f"limit of {max_pixels} (HD_STRATEGY=original sends the image unchanged)",
         )
-    return Region(plan, build_payload(loaded, upload, mask, plan, name, limits), answer_type(loaded))
+    payload = build_payload(wanted, plan, provider)
+    return Region(plan, payload, answer_type(loaded, payload.image_format, provider))
 
 
-def answer_type(loaded: LoadedImage) -> str:
+def answer_type(loaded: LoadedImage, sent_format: str, provider: ProviderLimits) -> str:
     """What the provider is asked to answer in. Its pixels are used only inside the mask: for a lossy
     upload (JPEG, AVIF, HEIC), whose own compression already bounds the detail there, a JPEG answer
     (quality 90 at the provider) is about 6x smaller and 30x cheaper to encode than PNG, and costs
-    nothing visible; any other upload gets a lossless PNG answer."""
-    return "jpeg" if loaded.lossy else "png"
+    nothing visible; any other upload gets a lossless PNG answer. A provider that answers in the
+    format it is sent (IOPaint) answers in the payload's; one that answers only PNG (Clipdrop), PNG."""
+    if not provider.answer_formats:
+        return sent_format
+    if loaded.lossy and "jpeg" in provider.answer_formats:
+        return "jpeg"
+    return "png" if "png" in provider.answer_formats else provider.answer_formats[0]
 
 
-def build_payload(
-    loaded: LoadedImage,
-    upload: bytes,
-    mask: Image.Image,
-    plan: Plan,
-    name: str,
-    limits: Limits,
-) -> Payload:
+_PAYLOAD_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
+
+
+def build_payload(wanted: RegionRequest, plan: Plan, provider: ProviderLimits) -> Payload:
     """Encode the planned region. The upload itself is sent when it already is exactly that region:
-    whole image, full scale, decoded without rotation or mode change, and within the byte limit."""
-    if plan.whole and plan.scale >= 1.0 and loaded.pristine and len(upload) <= limits.api_max_bytes:
-        return Payload(upload, encode_mask_payload(mask), loaded.image.size, True)
+    whole image, full scale, decoded without rotation or mode change, in a format the provider takes,
+    and within its byte limit."""
+    loaded, upload, mask = wanted.loaded, wanted.upload, wanted.mask
+    max_bytes = provider.max_bytes
+    if (
+        plan.whole
+        and plan.scale >= 1.0
+        and loaded.pristine
+        and loaded.source_format in provider.image_formats
+        and (max_bytes is None or len(upload) <= max_bytes)
+    ):
+        own_format = _PAYLOAD_FORMATS[loaded.source_format]
+        return Payload(upload, encode_mask_payload(mask), loaded.image.size, True, own_format)
     region = loaded.image if plan.whole else loaded.image.crop(plan.box)
     region_mask = mask if plan.whole else mask.crop(plan.box)
     if plan.scale < 1.0:
         region = region.resize(plan.sent_size, Image.Resampling.LANCZOS)
-    image_bytes, sent_size = encode_payload(region, name, limits, lossy_source=loaded.lossy)
+    image_bytes, sent_size = encode_payload(region, wanted.name, max_bytes, lossy_source=loaded.lossy)
     if region_mask.size != sent_size:
         region_mask = region_mask.resize(sent_size, Image.Resampling.NEAREST)
-    return Payload(image_bytes, encode_mask_payload(region_mask), sent_size, False)
+    image_format = "jpeg" if image_bytes.startswith(b"\xff\xd8") else "png"
+    return Payload(image_bytes, encode_mask_payload(region_mask), sent_size, False, image_format)
 
 
 def encode_payload(
-    image: Image.Image, name: str, limits: Limits, *, lossy_source: bool = False
+    image: Image.Image, name: str, max_bytes: int | None, *, lossy_source: bool = False
 ) -> tuple[bytes, tuple[int, int]]:
     """Bytes of what the provider receives (colour only: alpha is put back after the call).
 
@@ -220,17 +255,17 @@ def encode_payload(
     rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
     if not lossy_source:
         png = encode_png(rgb)  # fpng for RGB; greyscale through Pillow at the same level
-        if len(png) <= limits.api_max_bytes:
+        if max_bytes is None or len(png) <= max_bytes:
             return png, rgb.size
     for _ in range(6):
         jpeg = encoded(rgb, format="JPEG", quality=PAYLOAD_JPEG_QUALITY)
-        if len(jpeg) <= limits.api_max_bytes:
+        if max_bytes is None or len(jpeg) <= max_bytes:
             return jpeg, rgb.size
         width, height = rgb.size
         rgb = rgb.resize((max(1, int(width * 0.85)), max(1, int(height * 0.85))), Image.Resampling.LANCZOS)
     raise PermanentError(
         ErrorCode.PAYLOAD_TOO_LARGE,
-        f"{name} does not encode under the provider's limit of {limits.api_max_bytes} bytes",
+        f"{name} does not encode under the provider's limit of {max_bytes} bytes",
     )
 
 
@@ -238,10 +273,12 @@ def encode_mask_payload(mask: Image.Image) -> bytes:
     return encoded(mask, format="PNG", compress_level=PAYLOAD_PNG_COMPRESS_LEVEL)
 
 
-def answer_for_region(answer: bytes, region: Region) -> Image.Image:
+def answer_for_region(answer: bytes, placement: Placement) -> Image.Image:
     """The provider's answer decoded and at the region's full size (scaled once, if it was sent
     smaller or came back in another size of the same aspect ratio)."""
-    cleaned = load_answer(answer, region.payload.sent_size)
-    if cleaned.size != region.plan.box_size:
-        cleaned = cleaned.resize(region.plan.box_size, Image.Resampling.LANCZOS)
+    cleaned = load_answer(answer, placement.sent_size)
+    left, top, right, bottom = placement.box
+    box_size = (right - left, bottom - top)
+    if cleaned.size != box_size:
+        cleaned = cleaned.resize(box_size, Image.Resampling.LANCZOS)
     return cleaned

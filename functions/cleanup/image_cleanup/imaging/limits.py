@@ -1,5 +1,6 @@
-"""Every size limit in one place: what we accept, what the provider accepts, and what this function's
-memory can hold, checked before the work that would exceed them.
+"""Every size limit in one place: what we accept, what a provider accepts (``ProviderLimits``, one
+instance per provider in its own module under ``provider/``), and what this function's memory can
+hold, checked before the work that would exceed them.
 
 The memory model is measured, not guessed: ``make bench-memory`` runs the real handler, one process
 per case, on photos from 4 to 100 megapixels with a small and a large mask, as JPEG and PNG, and reads
@@ -23,15 +24,28 @@ HEADROOM = 0.9
 
 @dataclass(frozen=True)
 class Limits:
-    """What we accept (object size, pixels, memory), and what the provider accepts (16 megapixels and
-    30 MB per image)."""
+    """What we accept: object size, pixels, and what the function's memory holds."""
 
     max_object_bytes: int = 200 * 1024 * 1024
     max_image_pixels: int = 100_000_000
-    api_max_pixels: int = 16_000_000
-    api_max_bytes: int = 30 * 1024 * 1024
     # The function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): images that would not fit are refused.
     memory_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    """What one provider accepts and answers, planned for by the HD strategy.
+
+    ``max_pixels`` and ``max_bytes`` bound each image sent (None: no limit of its own);
+    ``image_formats`` are the Pillow formats it takes for the photo (the mask always travels as a
+    binary PNG); ``answer_formats`` are the formats it can be asked to answer in, in order of
+    preference for a lossless upload (empty: it answers in the format it was sent).
+    """
+
+    max_pixels: int | None
+    max_bytes: int | None
+    image_formats: frozenset[str]
+    answer_formats: tuple[str, ...] = ()
 
 
 def check_object_size(name: str, size: int, limits: Limits) -> None:

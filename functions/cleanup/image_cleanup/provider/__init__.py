@@ -1,2 +1,3 @@
-"""The provider: ``client`` (one cleanup with its attempts), ``transport`` (one POST), ``retry_policy``
-(what an answer means, how long to wait), ``rate_limiter`` (the request budget every execution shares)."""
+"""The providers behind the ``Cleaner`` port: ``client`` (one cleanup at one provider, with its
+attempts), each provider's HTTP contract and limits (``novita``, ``clipdrop``, ``iopaint``, all shaped
+as ``wire.Wire``), ``transport`` (one POST) and ``retry_policy`` (the verdicts, backoff, Retry-After)."""

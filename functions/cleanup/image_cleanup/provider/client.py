@@ -1,10 +1,12 @@
-"""The provider's client: one cleanup, retried in this invocation where that can help.
+"""One cleanup at one provider, retried in this invocation where that can help; the same loop for
+every provider, whose own module (``novita``, ``clipdrop``, ``iopaint``) says how to write the request
+and what each answer means.
 
-Every attempt takes a send slot of the shared budget (``rate_limiter``), then one POST
-(``transport``); the answer's status decides (``retry_policy``): success, a key refetched once after a
-401/403, a backoff with full jitter or the provider's Retry-After, or a domain error that says whether
-SQS should deliver the record again. A wait longer than the invocation can afford is SQS's job.
-Neither the key nor an image payload ever reaches a log, a trace or an exception message.
+Every attempt takes a send slot of the provider's shared budget (``aws.rate_limiter``), then one POST
+(``transport``); the answer's verdict (``retry_policy``) decides: success, a key refetched once after
+a 401/403, a backoff with full jitter or the provider's Retry-After, a PermanentError when the input
+is at fault, or ProviderUnavailable when this provider cannot clean now, so the pair can move on to
+the next one. Neither a key nor an image payload ever reaches a log, a trace or an exception message.
 """
 
 from __future__ import annotations
@@ -12,52 +14,83 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import requests
 
 from ..deadline import Deadline
-from ..errors import ErrorCode, PermanentError, TransientError
-from ..observability import Metric, byte_count, count, logger, milliseconds, tracer
+from ..errors import ErrorCode, PermanentError, ProviderUnavailable, TransientError
+from ..imaging.limits import ProviderLimits
+from ..observability import (
+    Metric,
+    count,
+    logger,
+    provider_bytes,
+    provider_count,
+    provider_gauge,
+    provider_ms,
+    tracer,
+)
 from ..ports import CleanupAnswer, CleanupRequest, KeyProvider, Limiter, NoLimit
-from .retry_policy import Verdict, backoff_delay, classify_status, parse_retry_after, transient_code
-from .transport import build_body, decode_answer, new_session, post, reason_of
+from .retry_policy import Verdict, backoff_delay, parse_retry_after, transient_code
+from .transport import WireRequest, new_session, post, synthetic_reason
+from .wire import Wire
 
-MIN_CALL_SECONDS = 2.0
-MAX_IN_INVOCATION_WAIT = 30.0  # longer waits are SQS's job: a sleeping Lambda is billed
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 8.0
+_ERROR_METRICS = {
+    Verdict.PERMANENT: Metric.API_ERRORS_PERMANENT,
+    Verdict.AUTH: Metric.API_ERRORS_AUTH,
+}
 
 
-class CleanupApiClient:
-    """Calls the cleanup endpoint with the retry policy of ``retry_policy``."""
+@dataclass(frozen=True)
+class CallTiming:
+    """The time rules of a call, injectable so tests need not wait for real seconds."""
+
+    reserve_seconds: float = 10.0  # kept for what follows the call: merge, encode, the result's PUT
+    min_call_seconds: float = 2.0  # less than this left is not worth a call
+    max_in_invocation_wait: float = 30.0  # longer waits are the queue's job: a sleeping Lambda is billed
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+
+
+class ProviderClient:
+    """A provider behind the ``Cleaner`` port: its wire contract, its key, its request budget."""
 
     def __init__(
         self,
-        url: str,
+        wire: Wire,
         keys: KeyProvider,
         *,
         session: requests.Session | None = None,
         max_attempts: int = 3,
-        reserve_seconds: float = 10.0,
+        timing: CallTiming = CallTiming(),
+        limiter: Limiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
-        limiter: Limiter | None = None,
     ) -> None:
-        self._url = url
-        self._limiter = limiter or NoLimit()
+        self._wire = wire
         self._keys = keys
         self._session = session or new_session()
         self._max_attempts = max_attempts
-        self._reserve = reserve_seconds
+        self._timing = timing
+        self._limiter = limiter or NoLimit()
         self._sleep = sleep
         self._rand = rand
+
+    @property
+    def name(self) -> str:
+        return self._wire.name
+
+    @property
+    def limits(self) -> ProviderLimits:
+        return self._wire.limits
 
     @tracer.capture_method(capture_response=False)
     def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
         """One cleanup, retried in this invocation where that can help; raises a domain error otherwise."""
-        body = build_body(request)
-        byte_count(Metric.API_BYTES_SENT, len(body))
-        key = self._keys.get()
+        sent = self._wire.encode(request)
+        provider_bytes(Metric.API_BYTES_SENT, self.name, len(sent.body))
+        key = self._keys.get(self.name)
         refreshed = False
         attempt = 0
         started = time.monotonic()
@@ -65,89 +98,115 @@ class CleanupApiClient:
             attempt += 1
             # Every attempt spends the provider's quota, retries included: each takes a slot.
             self._limiter.acquire(request.pair_id, self._affordable_wait(deadline))
-            response = self._post(body, key, deadline)
+            response = self._post(sent, key, deadline)
             status = response.status_code
-            reason = reason_of(response)
-            verdict = classify_status(status, reason)
+            verdict, reason = self._wire.judge(response)
+            reason = synthetic_reason(response) or reason
             if verdict is Verdict.SUCCESS:
-                return CleanupAnswer(*decode_answer(response), attempt, time.monotonic() - started)
-            _count_error(verdict)
+                image = self._wire.decode(response)
+                credits = self._wire.remaining_credits(response)
+                if credits is not None:
+                    provider_gauge(Metric.PROVIDER_CREDITS_REMAINING, self.name, credits)
+                return CleanupAnswer(image, attempt, time.monotonic() - started, self.name)
+            provider_count(_ERROR_METRICS.get(verdict, Metric.API_ERRORS_TRANSIENT), self.name)
             logger.warning(
                 "cleanup API answered with an error",
-                extra={"status": status, "reason": reason, "attempt": attempt, "verdict": str(verdict)},
+                extra={
+                    "provider": self.name,
+                    "status": status,
+                    "reason": reason,
+                    "attempt": attempt,
+                    "verdict": str(verdict),
+                },
             )
             if verdict is Verdict.PERMANENT:
                 raise PermanentError(
                     ErrorCode.API_REJECTED,
-                    f"the cleanup API refused the request with {status} {reason or 'no reason given'}",
+                    f"{self.name} refused the request with {status} {reason or 'no reason given'}",
                 )
             if verdict is Verdict.AUTH and not refreshed:
                 # The key may have been rotated since we cached it: fetch it again, once.
                 refreshed = True
-                key = self._keys.get(refresh=True)
+                key = self._keys.get(self.name, refresh=True)
                 continue
-            code = transient_code(status, reason)
-            if verdict in (Verdict.AUTH, Verdict.OPERATOR):
+            code = transient_code(verdict, status)
+            if verdict in (Verdict.AUTH, Verdict.BILLING, Verdict.MISCONFIGURED):
                 if verdict is Verdict.AUTH:
                     count(Metric.API_KEY_REJECTED)
                     logger.error(
-                        "the API key in Secrets Manager is refused by the provider; fix the secret, then "
-                        "redrive the dead-letter queue",
-                        extra={"status": status, "reason": reason},
+                        "the provider refuses its API key from Secrets Manager; fix the secret: the "
+                        "records wait, and a probe closes the provider's circuit once the key works",
+                        extra={"provider": self.name, "status": status, "reason": reason},
                     )
-                raise TransientError(code, f"the cleanup API answered {status} {reason or ''}".strip())
+                raise ProviderUnavailable(
+                    code, f"{self.name} answered {status} {reason or ''}".strip(), provider=self.name
+                )
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            self._wait_before_retry(attempt, code, status, retry_after, deadline)
+            self._wait_before_retry(attempt, verdict, code, status, retry_after, deadline)
 
     def _affordable_wait(self, deadline: Deadline) -> float:
         """How long this invocation can wait for a send slot and still make the call."""
+        timing = self._timing
         return max(
-            0.0, min(MAX_IN_INVOCATION_WAIT, deadline.remaining() - self._reserve - 2 * MIN_CALL_SECONDS)
+            0.0,
+            min(
+                timing.max_in_invocation_wait,
+                deadline.remaining() - timing.reserve_seconds - 2 * timing.min_call_seconds,
+            ),
         )
 
-    def _post(self, body: bytes, key: str, deadline: Deadline) -> requests.Response:
-        budget = deadline.remaining() - self._reserve
-        if budget < MIN_CALL_SECONDS:
+    def _post(self, sent: WireRequest, key: str | None, deadline: Deadline) -> requests.Response:
+        budget = deadline.remaining() - self._timing.reserve_seconds
+        if budget < self._timing.min_call_seconds:
             raise TransientError(
                 ErrorCode.DEADLINE_EXCEEDED,
-                f"only {deadline.remaining():.1f}s left in this invocation; not enough for a cleanup call",
+                f"only {deadline.remaining():.1f}s left in this invocation; not enough for a call to "
+                f"{self.name}",
             )
-        count(Metric.API_CALLS)
+        provider_count(Metric.API_CALLS, self.name)
         started = time.monotonic()
         try:
-            return post(self._session, self._url, body, key, budget)
+            return post(self._session, self._wire.url, sent, self._wire.credentials(key), budget)
         finally:
-            milliseconds(Metric.API_LATENCY, (time.monotonic() - started) * 1000.0)
+            provider_ms(Metric.API_LATENCY, self.name, (time.monotonic() - started) * 1000.0)
 
     def _wait_before_retry(
-        self, attempt: int, code: ErrorCode, status: int, retry_after: float | None, deadline: Deadline
+        self,
+        attempt: int,
+        verdict: Verdict,
+        code: ErrorCode,
+        status: int,
+        retry_after: float | None,
+        deadline: Deadline,
     ) -> None:
+        # A 429 is the provider's quota, not its health: it moves the pair on without counting
+        # against the provider's circuit.
+        trips = verdict is not Verdict.RATE_LIMITED
         if attempt >= self._max_attempts:
-            raise TransientError(
-                ErrorCode.API_TIMEOUT if status == 504 else code,
-                f"the cleanup API answered {status} on {attempt} attempts",
+            raise ProviderUnavailable(
+                code,
+                f"{self.name} answered {status} on {attempt} attempts",
+                provider=self.name,
+                trips_circuit=trips,
                 retry_after=retry_after,
             )
+        timing = self._timing
         delay = (
             retry_after
             if retry_after is not None
-            else backoff_delay(attempt - 1, base=BACKOFF_BASE, cap=BACKOFF_CAP, rand=self._rand)
+            else backoff_delay(attempt - 1, base=timing.backoff_base, cap=timing.backoff_cap, rand=self._rand)
         )
-        if delay > MAX_IN_INVOCATION_WAIT or delay + self._reserve + MIN_CALL_SECONDS > deadline.remaining():
-            # Sleeping would spend (and bill) the invocation; SQS can wait for free instead.
-            raise TransientError(
+        if (
+            delay > timing.max_in_invocation_wait
+            or delay + timing.reserve_seconds + timing.min_call_seconds > deadline.remaining()
+        ):
+            # Sleeping would spend (and bill) the invocation; the queue can wait for free instead.
+            raise ProviderUnavailable(
                 code,
-                f"the cleanup API asked to wait {delay:.1f}s; the record goes back to the queue instead",
+                f"{self.name} asked to wait {delay:.1f}s, longer than this invocation can",
+                provider=self.name,
+                trips_circuit=trips,
                 retry_after=delay,
             )
         count(Metric.API_RETRIES)
         self._sleep(delay)
-
-
-def _count_error(verdict: Verdict) -> None:
-    if verdict is Verdict.PERMANENT:
-        count(Metric.API_ERRORS_PERMANENT)
-    elif verdict is Verdict.AUTH:
-        count(Metric.API_ERRORS_AUTH)
-    else:
-        count(Metric.API_ERRORS_TRANSIENT)

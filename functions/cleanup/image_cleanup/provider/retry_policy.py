@@ -1,4 +1,5 @@
-"""Retry policy of the cleanup call: what a status means, and how long to wait before trying again."""
+"""Retry policy of a cleanup call, the same for every provider: the verdicts an answer can have, their
+stable codes, and how long to wait before trying again."""
 
 from __future__ import annotations
 
@@ -12,22 +13,20 @@ from ..errors import ErrorCode
 
 
 class Verdict(StrEnum):
-    """What one HTTP answer of the provider means for this attempt."""
+    """What one HTTP answer of a provider means for this attempt (each provider's module maps its own
+    statuses and reasons to these)."""
 
     SUCCESS = "success"
-    RETRY = "retry"  # transient: back off and try again within this invocation, then let SQS retry
-    RATE_LIMITED = "rate_limited"  # 429: wait for Retry-After if the time allows, else let SQS retry
+    RETRY = "retry"  # transient: back off and try again within this invocation, then fail over
+    RATE_LIMITED = "rate_limited"  # 429: wait for Retry-After if the time allows, else fail over
     AUTH = "auth"  # 401/403: refetch the key once; a key still refused is the operator's problem
-    OPERATOR = "operator"  # our configuration or account is wrong: no retry now, SQS retries later
-    PERMANENT = "permanent"  # the input is at fault: never retry
+    BILLING = "billing"  # no credits or balance: the operator's problem, never the upload's
+    MISCONFIGURED = "misconfigured"  # a wrong URL or method (404, 405, ...): our configuration
+    PERMANENT = "permanent"  # the input is at fault: never retry, never fail over
 
 
-# Provider reasons that arrive with a 400 but are not the upload's fault.
-_OPERATOR_REASONS = frozenset({"BILLING_BALANCE_NOT_ENOUGH", "INSUFFICIENT_BALANCE"})
-
-
-def classify_status(status: int, reason: str | None = None) -> Verdict:
-    """Map an HTTP status (and the provider's reason code) to a verdict."""
+def common_verdict(status: int) -> Verdict | None:
+    """The statuses every provider means the same way (None: the provider's module decides)."""
     if 200 <= status < 300:
         return Verdict.SUCCESS
     if status == 429:
@@ -36,25 +35,32 @@ def classify_status(status: int, reason: str | None = None) -> Verdict:
         return Verdict.AUTH
     if status == 408 or status >= 500:
         return Verdict.RETRY
-    if reason is not None and reason.upper() in _OPERATOR_REASONS:
-        return Verdict.OPERATOR
-    if status in (400, 413, 415, 422):
-        return Verdict.PERMANENT
-    # 402, 404, 405 and friends: the endpoint or the account is misconfigured, not the image.
-    return Verdict.OPERATOR
+    if status in (404, 405):
+        return Verdict.MISCONFIGURED
+    return None
 
 
-def transient_code(status: int, reason: str | None) -> ErrorCode:
-    """The stable code of a transient failure, for reports, metrics and the DLQ's log line."""
-    if status == 429:
+def transient_code(verdict: Verdict, status: int) -> ErrorCode:
+    """The stable code of a provider that cannot clean now, for events, metrics and log lines."""
+    if verdict is Verdict.RATE_LIMITED:
         return ErrorCode.API_RATE_LIMITED
-    if status in (401, 403):
+    if verdict is Verdict.AUTH:
         return ErrorCode.API_KEY_REJECTED
-    if reason is not None and reason.upper() in _OPERATOR_REASONS:
+    if verdict is Verdict.BILLING:
         return ErrorCode.API_BILLING
-    if 400 <= status < 500 and status != 408:
+    if verdict is Verdict.MISCONFIGURED:
         return ErrorCode.API_MISCONFIGURED
-    return ErrorCode.API_UNAVAILABLE
+    return ErrorCode.API_TIMEOUT if status in (408, 504) else ErrorCode.API_UNAVAILABLE
+
+
+def sanitized_reason(value: object, limit: int = 64) -> str | None:
+    """A provider's error text as a short upper-case token (letters, digits, ``_``): never the raw
+    body, which could quote the request."""
+    if not isinstance(value, str):
+        return None
+    words = "".join(ch if ch.isalnum() else "_" for ch in value.upper()).split("_")
+    cleaned = "_".join(word for word in words if word)[:limit].strip("_")
+    return cleaned or None
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:

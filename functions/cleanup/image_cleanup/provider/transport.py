@@ -1,5 +1,5 @@
-"""One POST to the provider's cleanup endpoint (Novita ``POST /v3/cleanup`` by default): the documented
-JSON body, timeouts cut to the time left, and the answer read without ever echoing a key or a payload.
+"""One POST to a provider: the bytes its module built, timeouts cut to the time left, and the answer
+read without ever echoing a key or a payload.
 
 Connection errors and timeouts come back as synthetic 503/504 answers, so the client's retry loop
 treats them like the provider's own; anything else that prevents sending is our configuration.
@@ -7,19 +7,28 @@ treats them like the provider's own; anything else that prevents sending is our 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..errors import ErrorCode, PermanentError, TransientError
-from ..ports import CleanupRequest
+from ..errors import ErrorCode, TransientError
 
 CONNECT_TIMEOUT = 3.05
 MAX_READ_TIMEOUT = 120.0
-_REASON_MAX = 64
+_SYNTHETIC = "x-cleanup-synthetic"
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """A provider's request as it travels: the body and its headers (never the key: that is added
+    per attempt, so a refreshed key takes effect)."""
+
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def new_session(pool_size: int = 4) -> requests.Session:
@@ -31,37 +40,18 @@ def new_session(pool_size: int = 4) -> requests.Session:
     return session
 
 
-def build_body(request: CleanupRequest) -> bytes:
-    """The documented JSON body, built once without intermediate str copies of the payloads."""
-    extra = json.dumps(
-        {
-            "response_image_type": request.response_image_type,
-            "enterprise_plan": {"enabled": request.enterprise_plan},
-        },
-        separators=(",", ":"),
-    ).encode("ascii")
-    return b"".join(
-        (
-            b'{"image_file":"',
-            base64.b64encode(request.image),
-            b'","mask_file":"',
-            base64.b64encode(request.mask),
-            b'","extra":',
-            extra,
-            b"}",
-        )
-    )
-
-
-def post(session: requests.Session, url: str, body: bytes, key: str, budget: float) -> requests.Response:
-    """Send the body once, within ``budget`` seconds; a timeout or a dropped connection is an answer."""
+def post(
+    session: requests.Session,
+    url: str,
+    request: WireRequest,
+    credentials: Mapping[str, str],
+    budget: float,
+) -> requests.Response:
+    """Send the request once, within ``budget`` seconds; a timeout or a dropped connection is an answer."""
     timeout = (min(CONNECT_TIMEOUT, budget), min(MAX_READ_TIMEOUT, budget))
     try:
         return session.post(
-            url,
-            data=body,
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-            timeout=timeout,
+            url, data=request.body, headers={**request.headers, **credentials}, timeout=timeout
         )
     except requests.Timeout:
         return _synthetic(504, "CLIENT_TIMEOUT")
@@ -78,40 +68,24 @@ def post(session: requests.Session, url: str, body: bytes, key: str, budget: flo
 def _synthetic(status: int, reason: str) -> requests.Response:
     response = requests.Response()
     response.status_code = status
-    response._content = json.dumps({"code": status, "reason": reason}).encode()
+    response.headers[_SYNTHETIC] = reason
+    response._content = b"{}"
     return response
 
 
-def reason_of(response: requests.Response) -> str | None:
-    """The provider's upper-case reason code, if the error body has one (never the raw body)."""
-    if response.status_code < 400:
-        return None
+def synthetic_reason(response: requests.Response) -> str | None:
+    """CLIENT_TIMEOUT or CONNECTION_ERROR for an answer that never came from the provider."""
+    return response.headers.get(_SYNTHETIC)
+
+
+def json_document(response: requests.Response) -> dict[str, Any] | None:
+    """The answer's body as a JSON object, or None (never logged: it could quote the request)."""
     try:
         document = response.json()
     except ValueError:
         return None
-    reason = document.get("reason") if isinstance(document, dict) else None
-    if not isinstance(reason, str):
-        return None
-    cleaned = "".join(ch for ch in reason.upper() if ch.isalnum() or ch == "_")[:_REASON_MAX]
-    return cleaned or None
+    return document if isinstance(document, dict) else None
 
 
-def decode_answer(response: requests.Response) -> tuple[bytes, str]:
-    try:
-        document = response.json()
-    except ValueError:
-        raise PermanentError(
-            ErrorCode.API_BAD_RESPONSE, "the cleanup API answered 200 with a body that is not JSON"
-        ) from None
-    encoded = document.get("image_file") if isinstance(document, dict) else None
-    if not isinstance(encoded, str) or not encoded:
-        raise PermanentError(ErrorCode.API_BAD_RESPONSE, "the cleanup API answered 200 without image_file")
-    try:
-        image = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise PermanentError(
-            ErrorCode.API_BAD_RESPONSE, "the cleanup API answered 200 with invalid base64"
-        ) from None
-    image_type = document.get("image_type")
-    return image, image_type if isinstance(image_type, str) else "png"
+def json_body(document: Mapping[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode("ascii")

@@ -1,7 +1,8 @@
-"""A request budget shared by every concurrent execution: a scheduler of send slots in the state table.
+"""A provider's request budget shared by every concurrent execution: a scheduler of send slots in the
+state table, one schedule per provider.
 
-Each cleanup call needs a slot; slots are ``60 / API_REQUESTS_PER_MINUTE`` seconds apart, so the
-provider never sees more than the quota in any minute (no bursts). The schedule is one DynamoDB item
+Each call needs a slot; slots are ``60 / <provider>_REQUESTS_PER_MINUTE`` seconds apart, so the provider
+never sees more than its quota in any minute (no bursts). The schedule is one DynamoDB item
 (``next_slot``, epoch milliseconds) moved forward with a conditional write, so two executions can never
 take the same slot.
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,23 +24,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import Deferred, ErrorCode, TransientError
 from ..observability import Metric, count, logger, tracer
 
-SCHEDULE_ID = "rate-limiter#cleanup-api"
+# Novita's schedule keeps the id it had when it was the only provider.
+_SCHEDULE_IDS = {"novita": "rate-limiter#cleanup-api"}
 # Slots are spaced 3 % wider than the quota: a request reaches the provider a little after its slot
 # (network, TLS), and without slack two of them could land inside one provider minute.
 SAFETY_FACTOR = 1.03
 MAX_CONFLICT_RETRIES = 8
 
 
-@dataclass(frozen=True)
-class Slot:
-    """When this caller may send: ``wait`` seconds from now (0 = now)."""
-
-    wait: float
+def schedule_id(provider: str) -> str:
+    """The state table item holding ``provider``'s next free slot."""
+    return _SCHEDULE_IDS.get(provider, f"rate-limiter#{provider}")
 
 
 class DynamoDbSlotScheduler:
     """Books send slots in the state table. ``acquire`` returns when the caller may send, sleeping
-    at most ``max_wait``; a later slot raises TransientError(retry_after=...) with the slot booked."""
+    at most ``max_wait``; a later slot raises Deferred(wait_seconds=...) with the slot booked."""
 
     def __init__(
         self,
@@ -48,12 +47,15 @@ class DynamoDbSlotScheduler:
         table: str,
         requests_per_minute: int,
         *,
+        provider: str = "novita",
         ticket_ttl_seconds: int = 24 * 3600,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._db = client
         self._table = table
+        self._provider = provider
+        self._schedule = schedule_id(provider)
         self._interval_ms = math.ceil(60_000 * SAFETY_FACTOR / requests_per_minute)
         self._ticket_ttl = ticket_ttl_seconds
         self._clock = clock
@@ -69,15 +71,13 @@ class DynamoDbSlotScheduler:
                 self._keep_ticket(pair_id, slot_ms)
         except (ClientError, BotoCoreError) as exc:
             raise TransientError(
-                ErrorCode.STORAGE_UNAVAILABLE, f"the rate limiter in table {self._table} failed"
+                ErrorCode.STATE_UNAVAILABLE, f"the rate limiter in table {self._table} failed"
             ) from exc
         if wait > max_wait:
-            count(Metric.RATE_LIMITER_DEFERRED)
-            logger.info("no send slot soon enough; back to the queue until it", extra={"wait_seconds": wait})
             raise Deferred(
                 ErrorCode.API_RATE_LIMITED,
-                f"the shared request budget has no slot for {wait:.1f}s; the record waits in the queue",
-                retry_after=wait,
+                f"{self._provider}'s shared request budget has no slot for {wait:.1f}s",
+                wait_seconds=wait,
             )
         if ticket_ms is not None:
             count(Metric.RATE_LIMITER_TICKETS_USED)
@@ -91,7 +91,7 @@ class DynamoDbSlotScheduler:
         for _ in range(MAX_CONFLICT_RETRIES):
             now_ms = int(self._clock() * 1000)
             item = self._db.get_item(
-                TableName=self._table, Key={"id": {"S": SCHEDULE_ID}}, ConsistentRead=True
+                TableName=self._table, Key={"id": {"S": self._schedule}}, ConsistentRead=True
             ).get("Item")
             previous = int(item["next_slot"]["N"]) if item else None
             slot = max(now_ms, previous or 0)
@@ -103,7 +103,7 @@ class DynamoDbSlotScheduler:
             try:
                 self._db.put_item(
                     TableName=self._table,
-                    Item={"id": {"S": SCHEDULE_ID}, "next_slot": {"N": str(slot + self._interval_ms)}},
+                    Item={"id": {"S": self._schedule}, "next_slot": {"N": str(slot + self._interval_ms)}},
                     ConditionExpression=condition,
                     **({"ExpressionAttributeValues": values} if values else {}),
                 )
@@ -113,11 +113,17 @@ class DynamoDbSlotScheduler:
                     continue  # another execution took that slot: read the schedule again
                 raise
             return slot
-        raise TransientError(ErrorCode.API_RATE_LIMITED, "the rate limiter stayed contended; retrying later")
+        raise TransientError(
+            ErrorCode.API_RATE_LIMITED, f"{self._provider}'s rate limiter stayed contended; retrying later"
+        )
+
+    def _ticket_id(self, pair_id: str) -> str:
+        # Novita's tickets keep the ids they had when it was the only provider.
+        return f"ticket#{pair_id}" if self._provider == "novita" else f"ticket#{self._provider}#{pair_id}"
 
     def _ticket(self, pair_id: str) -> int | None:
         item = self._db.get_item(
-            TableName=self._table, Key={"id": {"S": f"ticket#{pair_id}"}}, ConsistentRead=True
+            TableName=self._table, Key={"id": {"S": self._ticket_id(pair_id)}}, ConsistentRead=True
         ).get("Item")
         return int(item["slot"]["N"]) if item else None
 
@@ -125,7 +131,7 @@ class DynamoDbSlotScheduler:
         self._db.put_item(
             TableName=self._table,
             Item={
-                "id": {"S": f"ticket#{pair_id}"},
+                "id": {"S": self._ticket_id(pair_id)},
                 "slot": {"N": str(slot_ms)},
                 "expiration": {"N": str(int(self._clock()) + self._ticket_ttl)},
             },
@@ -133,6 +139,6 @@ class DynamoDbSlotScheduler:
 
     def _drop_ticket(self, pair_id: str) -> None:
         try:
-            self._db.delete_item(TableName=self._table, Key={"id": {"S": f"ticket#{pair_id}"}})
+            self._db.delete_item(TableName=self._table, Key={"id": {"S": self._ticket_id(pair_id)}})
         except (ClientError, BotoCoreError):
             logger.warning("a used rate-limiter ticket could not be deleted; its TTL will")

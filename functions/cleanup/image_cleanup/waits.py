@@ -1,0 +1,119 @@
+"""How long a record waits in the queue, and the one place that sends it back to wait.
+
+Every wait is a ``Deferred`` carrying its reason and the wait it knows of: a send slot of a provider's
+budget, a duplicate delivery still in flight, or no provider able to clean now. The handler hands it to
+``Deferrals.defer``, which sets the record's visibility (``ChangeMessageVisibility``): the record is not
+a failure, and comes back when the wait is over instead of after the queue's visibility timeout.
+
+A duplicate delivery of a pair still in flight (``PAIR_IN_PROGRESS``) waits at most for the first
+delivery's remaining time (its invocation's deadline, which the idempotency record holds), but first
+only ``IN_FLIGHT_WAIT_SECONDS`` (15 s), then twice as long at each receive: the first delivery usually
+ends within seconds, and the duplicate then replays its outcome.
+
+An outage (``PROVIDERS_UNAVAILABLE``) has no known end, so its waits follow a schedule that grows with
+the record's receives: ``OUTAGE_WAIT_SECONDS`` (60 s), then twice as long each time, up to
+``OUTAGE_MAX_WAIT_SECONDS`` (SQS's 12 hours less 20 minutes). A short outage delays a record by about
+as long as it lasted; a long one costs few receives. Each return is a receive, and the queue's
+``maxReceiveCount`` ends a record's waiting in the dead-letter queue: at the template's defaults (15)
+a record rides out an outage of about 75 hours, longer than the provider is likely to be down and
+shorter than the queue's 4-day retention (``outage_ridden_out``). When a provider recovers, the records
+waiting for it are released at once by the waiting room (``ports.WaitingRoom``), so a long wait never
+delays a record long after the outage ends.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import Deferred, ErrorCode
+from .observability import Metric, count, count_by_reason, logger
+from .ports import Deferrer, NoDeferral, NoWaitingRoom, WaitingRecord, WaitingRoom
+
+# SQS keeps a message hidden for at most 12 hours from its receipt (SQS API Reference,
+# ChangeMessageVisibility: "The maximum is 12 hours"); the receipt can precede the invocation by the
+# batching window (up to 300 s) and the invocation's own time (up to 900 s): 20 minutes stay clear.
+MAX_WAIT_SECONDS = 12 * 3600 - 20 * 60
+# Records deferred together should not all come back in the same instant.
+JITTER_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class WaitSchedule:
+    """The visibility a deferred record gets."""
+
+    outage_wait_seconds: float = 60.0
+    max_wait_seconds: float = MAX_WAIT_SECONDS
+    in_flight_wait_seconds: float = 15.0
+
+    def outage_wait(self, receive_count: int) -> float:
+        """The wait of an outage at the record's ``receive_count``-th receive (1 = the first)."""
+        return self._doubling(self.outage_wait_seconds, receive_count)
+
+    def visibility(
+        self, deferred: Deferred, receive_count: int, rand: Callable[[], float] = random.random
+    ) -> int:
+        """Whole seconds, at least 1, at most ``max_wait_seconds``."""
+        wait = deferred.wait_seconds
+        if deferred.code is ErrorCode.PROVIDERS_UNAVAILABLE:
+            wait = max(wait, self.outage_wait(receive_count))
+        elif deferred.code is ErrorCode.PAIR_IN_PROGRESS:
+            wait = min(wait, self._doubling(self.in_flight_wait_seconds, receive_count))
+        wait += wait * JITTER_FRACTION * rand() + rand()
+        return int(min(self.max_wait_seconds, max(1, math.ceil(wait))))
+
+    def _doubling(self, first: float, receive_count: int) -> float:
+        return float(min(self.max_wait_seconds, first * 2.0 ** min(max(0, receive_count - 1), 30)))
+
+    def outage_ridden_out(self, max_receive_count: int) -> float:
+        """Seconds a record that finds every provider down on each of its receives waits before the
+        queue moves it to the dead-letter queue (its ``max_receive_count + 1``-th receive)."""
+        return sum(self.outage_wait(receive) for receive in range(1, max_receive_count + 1))
+
+
+@dataclass(frozen=True)
+class QueuedRecord:
+    """The SQS record a deferral applies to."""
+
+    queue_arn: str
+    message_id: str
+    receipt_handle: str
+    receive_count: int = 1
+
+
+class Deferrals:
+    """Sends a record back to wait: its visibility, its metric and log line, its place in the waiting
+    room when it waits out an outage."""
+
+    def __init__(
+        self,
+        deferrer: Deferrer | None = None,
+        waiting_room: WaitingRoom | None = None,
+        schedule: WaitSchedule | None = None,
+    ) -> None:
+        self._deferrer = deferrer or NoDeferral()
+        self._room = waiting_room or NoWaitingRoom()
+        self._schedule = schedule or WaitSchedule()
+
+    def defer(self, record: QueuedRecord, deferred: Deferred) -> int:
+        """Set the record's visibility to its wait; returns the seconds chosen."""
+        seconds = self._schedule.visibility(deferred, record.receive_count)
+        changed = self._deferrer.defer(record.queue_arn, record.receipt_handle, seconds)
+        count(Metric.PAIRS_DEFERRED)
+        count_by_reason(Metric.PAIRS_DEFERRED, deferred.code.value)
+        logger.info(
+            "the record waits in the queue",
+            extra={
+                "reason": deferred.code.value,
+                "wait_seconds": seconds if changed else None,
+                "receive_count": record.receive_count,
+                "error_message": deferred.message,
+            },
+        )
+        if changed and deferred.code is ErrorCode.PROVIDERS_UNAVAILABLE and deferred.providers:
+            self._room.register(
+                WaitingRecord(record.queue_arn, record.message_id, record.receipt_handle, deferred.providers)
+            )
+        return seconds

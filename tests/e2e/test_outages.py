@@ -1,0 +1,85 @@
+"""Provider outages through the whole local stack (S3 PUTs → notifications → SQS → poller → handler), the
+function's waits on the compressed clock: a second where production waits a minute, at most 4 s where
+it waits 11 h 40 min, with the template's own maxReceiveCount."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+
+from image_cleanup.waits import WaitSchedule
+from local.samples import sample_pair
+from local.stack import COMPRESSED_WAITS, LocalStack
+from tests.e2e.conftest import StackFactory
+
+pytestmark = pytest.mark.e2e
+
+
+def upload_pairs(stack: LocalStack, prefix: str, count: int) -> list[str]:
+    photo, mask = sample_pair()
+    s3 = stack.client("s3")
+    for index in range(count):
+        s3.put_object(Bucket=stack.names.input_bucket, Key=f"{prefix}/{index}.jpg", Body=photo)
+        s3.put_object(Bucket=stack.names.input_bucket, Key=f"{prefix}/{index}_mask.png", Body=mask)
+    return [f"{prefix}/{index}.png" for index in range(count)]
+
+
+def log_lines(function_log: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in function_log.getvalue().splitlines() if line.startswith('{"level"')]
+
+
+def test_a_novita_outage_is_cleaned_through_clipdrop(make_stack: StackFactory) -> None:
+    # Given Novita down for good, and Clipdrop listed second
+    stack = make_stack(Providers="novita,clipdrop")
+    stack.emulator.provider("novita").set_random_faults(1.0, [503])
+    # When six pairs are uploaded
+    results = upload_pairs(stack, "failover", 6)
+    # Then every pair is cleaned, by Clipdrop, each paid for once, and nothing is dead-lettered
+    for key in results:
+        head = stack.wait_for_object(stack.names.results_bucket, key, timeout=60)
+        assert head["Metadata"]["provider"] == "clipdrop"
+    assert stack.wait_until_idle(timeout=60)
+    assert stack.emulator.provider("clipdrop").stats.billed == 6
+    assert stack.emulator.provider("novita").stats.billed == 0
+    assert stack.queue_depth(stack.dlq_url) == 0
+    # And Novita stopped being called once its circuit opened
+    assert stack.emulator.provider("novita").stats.requests < 6 * 3
+
+
+def test_an_outage_of_every_provider_is_ridden_out_and_each_pair_paid_once(
+    make_stack: StackFactory, function_log: io.StringIO
+) -> None:
+    # Given the only provider down for 25 s (on this clock, a record can wait 55 s before the DLQ)
+    stack = make_stack()
+    schedule = WaitSchedule(
+        float(COMPRESSED_WAITS["OUTAGE_WAIT_SECONDS"]), float(COMPRESSED_WAITS["OUTAGE_MAX_WAIT_SECONDS"])
+    )
+    max_receives = int(stack.template.properties("IntakeQueue")["RedrivePolicy"]["maxReceiveCount"])
+    assert schedule.outage_ridden_out(max_receives) > 2 * 25
+    novita = stack.emulator.provider("novita")
+    novita.set_random_faults(1.0, [503])
+    results = upload_pairs(stack, "outage", 4)
+    time.sleep(25)
+    waited = novita.stats.requests
+    # When it recovers
+    novita.set_random_faults(0.0)
+    # Then every pair is cleaned once, nothing reaches the dead-letter queue
+    for key in results:
+        stack.wait_for_object(stack.names.results_bucket, key, timeout=60)
+    assert stack.wait_until_idle(timeout=60)
+    assert novita.stats.billed == 4
+    assert stack.queue_depth(stack.dlq_url) == 0
+    assert waited >= 3
+    # And the records waited (they were not failures), and were released when the provider recovered
+    lines = log_lines(function_log)
+    reasons = {line.get("reason") for line in lines if line.get("message") == "the record waits in the queue"}
+    assert "PROVIDERS_UNAVAILABLE" in reasons
+    assert not [
+        line
+        for line in lines
+        if line.get("message") == "transient failure; the record will be delivered again"
+    ]
+    assert any(line.get("message") == "provider recovered: waiting records released" for line in lines)

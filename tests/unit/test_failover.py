@@ -1,0 +1,221 @@
+"""Failover across providers in one invocation, one paid answer, and an outage as a wait."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from image_cleanup.circuit import CircuitPolicy, Circuits, MemoryCircuitStore
+from image_cleanup.deadline import Deadline
+from image_cleanup.errors import Deferred, ErrorCode, PermanentError, ProviderUnavailable, TransientError
+from image_cleanup.failover import Failover
+from image_cleanup.imaging.hd_strategy import HdStrategy, Payload, Plan, Region
+from image_cleanup.imaging.limits import ProviderLimits
+from image_cleanup.ports import CleanupAnswer, CleanupRequest, WaitingRecord
+from image_cleanup.provider.clipdrop import LIMITS as CLIPDROP
+from image_cleanup.provider.novita import LIMITS as NOVITA
+
+PLENTY = Deadline(lambda: 120.0)
+
+
+@dataclass
+class Provider:
+    """A provider that answers with the outcomes scripted for it, one per call (then succeeds)."""
+
+    name: str
+    limits: ProviderLimits = NOVITA
+    script: list[Exception] = field(default_factory=list)
+    calls: list[CleanupRequest] = field(default_factory=list)
+    deadlines: list[float] = field(default_factory=list)
+
+    def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
+        self.calls.append(request)
+        self.deadlines.append(deadline.remaining())
+        if self.script:
+            raise self.script.pop(0)
+        return CleanupAnswer(b"cleaned by " + self.name.encode(), 1, 0.1, self.name)
+
+
+class Room:
+    def __init__(self) -> None:
+        self.woken: list[tuple[str, float]] = []
+
+    def register(self, record: WaitingRecord) -> None:
+        raise AssertionError("failover never registers records; the deferrals do")
+
+    def wake(self, provider: str, spacing_seconds: float) -> int:
+        self.woken.append((provider, spacing_seconds))
+        return 3
+
+
+def down(
+    provider: str, code: ErrorCode = ErrorCode.API_UNAVAILABLE, **options: object
+) -> ProviderUnavailable:
+    return ProviderUnavailable(code, f"{provider} answered 503 on 3 attempts", provider=provider, **options)  # type: ignore[arg-type]
+
+
+def region_for(limits: ProviderLimits) -> Region:
+    image_format = "jpeg" if "WEBP" not in limits.image_formats else "png"
+    return Region(
+        Plan(HdStrategy.CROP, (0, 0, 8, 8), 1.0, False),
+        Payload(b"image bytes", b"mask bytes", (8, 8), False, image_format),
+        "png",
+    )
+
+
+def failover(*providers: Provider, threshold: int = 3, room: Room | None = None) -> tuple[Failover, Circuits]:
+    circuits = Circuits(MemoryCircuitStore(), CircuitPolicy(failure_threshold=threshold))
+    return Failover(list(providers), circuits, room, spacing_seconds={"novita": 6.18}), circuits
+
+
+def test_the_first_provider_cleans_when_it_can() -> None:
+    novita, clipdrop = Provider("novita"), Provider("clipdrop", CLIPDROP)
+    answered = failover(novita, clipdrop)[0].clean(region_for, "pair-1", PLENTY)
+    assert answered.answer.provider == "novita"
+    assert answered.failed_over == ()
+    assert (len(novita.calls), len(clipdrop.calls)) == (1, 0)
+    assert novita.calls[0].pair_id == "pair-1"
+
+
+def test_an_unavailable_provider_fails_over_to_the_next_in_the_same_invocation() -> None:
+    # Given Novita down and Clipdrop up
+    novita, clipdrop = Provider("novita", script=[down("novita")]), Provider("clipdrop", CLIPDROP)
+    # When a pair is cleaned
+    answered = failover(novita, clipdrop)[0].clean(region_for, "pair-1", PLENTY)
+    # Then Clipdrop answered, each was called once, and the failover is told with Novita's code
+    assert answered.answer.provider == "clipdrop"
+    assert [(attempt.provider, attempt.error) for attempt in answered.failed_over] == [
+        ("novita", "API_UNAVAILABLE")
+    ]
+    assert (len(novita.calls), len(clipdrop.calls)) == (1, 1)
+    # And Clipdrop was sent the region planned for its own limits
+    assert clipdrop.calls[0].image_format == "jpeg"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [ErrorCode.API_KEY_REJECTED, ErrorCode.API_BILLING, ErrorCode.API_TIMEOUT, ErrorCode.API_RATE_LIMITED],
+)
+def test_every_kind_of_unavailability_fails_over(code: ErrorCode) -> None:
+    novita, clipdrop = Provider("novita", script=[down("novita", code)]), Provider("clipdrop", CLIPDROP)
+    assert failover(novita, clipdrop)[0].clean(region_for, "p", PLENTY).answer.provider == "clipdrop"
+
+
+def test_a_refusal_of_the_input_is_not_failed_over() -> None:
+    # Given Novita refuses the image itself (a 400)
+    refused = PermanentError(
+        ErrorCode.API_REJECTED, "novita refused the request with 400 INVALID_IMAGE_FORMAT"
+    )
+    novita, clipdrop = Provider("novita", script=[refused]), Provider("clipdrop", CLIPDROP)
+    # When a pair is cleaned
+    with pytest.raises(PermanentError):
+        failover(novita, clipdrop)[0].clean(region_for, "p", PLENTY)
+    # Then Clipdrop is never asked (it would refuse the same image, and bill nothing for it)
+    assert clipdrop.calls == []
+
+
+def test_when_every_provider_fails_the_record_waits_for_them() -> None:
+    # Given both providers down, Clipdrop asking to come back in 40 s
+    novita = Provider("novita", script=[down("novita")])
+    clipdrop = Provider(
+        "clipdrop",
+        CLIPDROP,
+        script=[down("clipdrop", ErrorCode.API_RATE_LIMITED, retry_after=40.0, trips_circuit=False)],
+    )
+    # When a pair is cleaned
+    with pytest.raises(Deferred) as caught:
+        failover(novita, clipdrop)[0].clean(region_for, "p", PLENTY)
+    # Then it is a wait, naming every provider and why, with the shortest wait known
+    deferred = caught.value
+    assert deferred.code is ErrorCode.PROVIDERS_UNAVAILABLE
+    assert deferred.providers == ("novita", "clipdrop")
+    assert deferred.wait_seconds == 0.0
+    assert "novita: API_UNAVAILABLE" in deferred.message
+    assert "clipdrop: API_RATE_LIMITED" in deferred.message
+
+
+def test_an_open_circuit_is_skipped_without_a_call() -> None:
+    # Given Novita's circuit opened by three failed pairs
+    novita = Provider("novita", script=[down("novita")] * 3)
+    clipdrop = Provider("clipdrop", CLIPDROP)
+    service, _ = failover(novita, clipdrop)
+    for _ in range(3):
+        service.clean(region_for, "p", PLENTY)
+    # When a fourth pair is cleaned
+    answered = service.clean(region_for, "p", PLENTY)
+    # Then Novita is not called at all
+    assert len(novita.calls) == 3
+    assert answered.answer.provider == "clipdrop"
+    assert answered.failed_over == ()
+
+
+def test_with_every_circuit_open_the_record_waits_until_the_first_one_may_be_tried() -> None:
+    novita = Provider("novita", script=[down("novita")])
+    service, _ = failover(novita, threshold=1)
+    with pytest.raises(Deferred):
+        service.clean(region_for, "p", PLENTY)
+    with pytest.raises(Deferred) as caught:
+        service.clean(region_for, "p", PLENTY)
+    assert len(novita.calls) == 1
+    assert 29.0 < caught.value.wait_seconds <= 30.0
+    assert "novita: circuit open" in caught.value.message
+
+
+def test_a_429_does_not_count_against_the_providers_circuit() -> None:
+    busy = [down("novita", ErrorCode.API_RATE_LIMITED, trips_circuit=False)] * 3
+    novita, clipdrop = Provider("novita", script=list(busy)), Provider("clipdrop", CLIPDROP)
+    service, _ = failover(novita, clipdrop, threshold=1)
+    for _ in range(3):
+        service.clean(region_for, "p", PLENTY)
+    assert service.clean(region_for, "p", PLENTY).answer.provider == "novita"
+
+
+def test_a_recovered_provider_releases_the_records_waiting_for_it_at_its_pace() -> None:
+    # Given Novita failed once (its circuit remembers), and records wait for it
+    room = Room()
+    novita = Provider("novita", script=[down("novita")])
+    service, _ = failover(novita, room=room)
+    with pytest.raises(Deferred):
+        service.clean(region_for, "p", PLENTY)
+    # When Novita works again
+    service.clean(region_for, "p", PLENTY)
+    # Then the waiting records are released, 60/10 rpm x 1.03 s apart
+    assert room.woken == [("novita", 6.18)]
+    # And a healthy provider's next success releases nothing more
+    service.clean(region_for, "p", PLENTY)
+    assert room.woken == [("novita", 6.18)]
+
+
+def test_the_first_provider_leaves_time_for_the_ones_after_it() -> None:
+    # Given 120 s left and three providers, the first one down
+    first = Provider("novita", script=[down("novita")])
+    second = Provider("clipdrop", CLIPDROP, script=[down("clipdrop")])
+    third = Provider("iopaint", CLIPDROP)
+    failover(first, second, third)[0].clean(region_for, "p", PLENTY)
+    # Then each was given the time left less 20 s for every provider after it
+    assert (first.deadlines, second.deadlines, third.deadlines) == ([80.0], [100.0], [120.0])
+
+
+def test_no_time_left_before_any_call_is_a_short_wait() -> None:
+    late = TransientError(ErrorCode.DEADLINE_EXCEEDED, "only 5.0s left in this invocation")
+    novita = Provider("novita", script=[late])
+    with pytest.raises(Deferred) as caught:
+        failover(novita)[0].clean(region_for, "p", Deadline(lambda: 5.0))
+    assert (caught.value.code, caught.value.wait_seconds) == (ErrorCode.DEADLINE_EXCEEDED, 0.0)
+
+
+def test_a_send_slot_wait_is_the_records_wait_not_a_failover() -> None:
+    slot = Deferred(ErrorCode.API_RATE_LIMITED, "no slot for 40s", wait_seconds=40.0)
+    novita, clipdrop = Provider("novita", script=[slot]), Provider("clipdrop", CLIPDROP)
+    with pytest.raises(Deferred) as caught:
+        failover(novita, clipdrop)[0].clean(region_for, "p", PLENTY)
+    assert caught.value is slot
+    assert clipdrop.calls == []
+
+
+def test_an_order_given_per_pair_is_followed() -> None:
+    novita, clipdrop = Provider("novita"), Provider("clipdrop", CLIPDROP)
+    answered = failover(novita, clipdrop)[0].clean(region_for, "p", PLENTY, order=("clipdrop", "novita"))
+    assert answered.answer.provider == "clipdrop"
+    assert novita.calls == []
