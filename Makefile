@@ -7,13 +7,15 @@ PYTEST := $(BIN)/python -m pytest
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo local loadtest backfill bench bench-memory lint test test-unit test-integration test-e2e test-infra deploy clean
+.PHONY: help venv demo demo-failover local loadtest backfill bench bench-memory lint test test-unit test-integration test-e2e test-infra test-iopaint deploy clean
 
 help:
-	@echo "make demo    run the whole pipeline locally on a sample pair; result in out/"
+	@echo "make demo    run the whole pipeline locally on a sample pair; result in out/ [PROVIDERS=novita,clipdrop]"
+	@echo "make demo-failover  the same with Novita down: cleaned by Clipdrop in the same invocation"
 	@echo "make test    lint, type-check, every test tier, template checks and sam build"
 	@echo "make local   keep the local stack running for manual uploads"
 	@echo "make loadtest 500 pairs through the local stack with faults and a quota; report in out/"
+	@echo "make test-iopaint  the IOPaint adapter and a pair against a real IOPaint server (own venv)"
 	@echo "make bench   our handler against the naive reference; table in bench/results/"
 	@echo "make bench-memory  peak memory against pixels (the function's memory budget)"
 	@echo "make backfill BUCKET=... QUEUE_URL=... [PREFIX=...] [DRY_RUN=1]  queue what is already in a bucket"
@@ -27,10 +29,13 @@ $(STAMP): requirements-dev.txt layers/requirements.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m local.demo --out out
+	$(BIN)/python -m local.demo --out out $(if $(PROVIDERS),--providers "$(PROVIDERS)")
+
+demo-failover: $(STAMP)
+	$(BIN)/python -m local.demo --out out --providers novita,clipdrop --outage novita
 
 local: $(STAMP)
-	$(BIN)/python -m local.stack
+	$(BIN)/python -m local.stack $(if $(PROVIDERS),--providers "$(PROVIDERS)")
 
 loadtest: $(STAMP)
 	$(BIN)/python -m local.loadtest --out out/loadtest.json
@@ -67,6 +72,19 @@ test-infra: $(STAMP)
 	$(PYTEST) tests/infra -q
 
 test: lint test-unit test-integration test-e2e test-infra infra-check
+
+# A real IOPaint server (not part of `make test`): its own venv (.venv/tools/iopaint, about 1.4 GB, 40 s
+# to install on first use), then the adapter and a pair through the local stack against it.
+IOPAINT_VENV ?= .venv/tools/iopaint
+IOPAINT_STAMP := $(IOPAINT_VENV)/.requirements-iopaint.stamp
+
+$(IOPAINT_STAMP): requirements-iopaint.txt
+	test -x $(IOPAINT_VENV)/bin/python || $(PYTHON) -m venv $(IOPAINT_VENV)
+	$(IOPAINT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r $<
+	touch $@
+
+test-iopaint: $(STAMP) $(IOPAINT_STAMP)
+	IOPAINT_BIN=$(abspath $(IOPAINT_VENV))/bin/iopaint $(PYTEST) tests/iopaint -q
 
 deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided

@@ -3,6 +3,10 @@
 Starts the local stack, uploads the photo and its mask as two separate S3 PUTs, lets the S3 → SQS
 notification and the poller drive the real handler, then writes the cleaned image and a
 before | mask | after picture to ``out/`` and prints how long each stage took.
+
+``--providers novita,clipdrop`` lists the providers (the template's Providers); ``--outage novita``
+makes a provider's emulated route answer 503 to everything (``make demo-failover``: Novita down, the
+pair cleaned by Clipdrop in the same invocation).
 """
 
 from __future__ import annotations
@@ -33,13 +37,15 @@ def side_by_side(before: Image.Image, mask: Image.Image, after: Image.Image) -> 
     return sheet
 
 
-def run(out_dir: Path) -> int:
+def run(out_dir: Path, providers: str = "novita", outage: tuple[str, ...] = ()) -> int:
     timings: dict[str, float] = {}
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "function.log"
     with log_path.open("w", encoding="utf-8") as function_log:
         mark = time.monotonic()
-        stack = LocalStack(function_log=function_log).start()
+        stack = LocalStack(function_log=function_log, parameters={"Providers": providers}).start()
+        for name in outage:
+            stack.emulator.provider(name).set_random_faults(1.0, [503])
         timings["start the local stack"] = time.monotonic() - mark
         try:
             names = stack.names
@@ -74,7 +80,8 @@ def run(out_dir: Path) -> int:
             timings["download and draw the side-by-side"] = time.monotonic() - mark
             stack.wait_until_idle(timeout=30)
             events = stack.read_events()
-            api_calls = stack.emulator.stats.billed
+            calls = {name: stack.emulator.provider(name).stats for name in providers.split(",")}
+            dead_letters = stack.queue_depth(stack.dlq_url)
         finally:
             mark = time.monotonic()
             stack.stop()
@@ -86,7 +93,11 @@ def run(out_dir: Path) -> int:
     print(f"  result        s3://{names.results_bucket}/{result_key} ({head['ContentLength']} bytes)")
     print(f"  provenance    {json.dumps(head.get('Metadata', {}), sort_keys=True)}")
     print(f"  events        {', '.join(event.get('detail-type', '?') for event in events) or 'none'}")
-    print(f"  API calls     {api_calls}")
+    print(f"  cleaned by    {head.get('Metadata', {}).get('provider', 'no provider (empty mask)')}")
+    for name, stats in calls.items():
+        down = " (down: every request answered 503)" if name in outage else ""
+        print(f"  {name:<13} {stats.requests} requests, {stats.billed} paid{down}")
+    print(f"  dead letters  {dead_letters}")
     print(f"  cleaned image {cleaned_path}")
     print(f"  side by side  {sheet_path}  (before | mask | after)")
     print(f"  function logs {log_path}")
@@ -99,7 +110,17 @@ def run(out_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the pipeline locally on a sample pair.")
     parser.add_argument("--out", type=Path, default=Path("out"))
-    return run(parser.parse_args(argv).out)
+    parser.add_argument(
+        "--providers", default="novita", help="the template's Providers, e.g. novita,clipdrop"
+    )
+    parser.add_argument(
+        "--outage",
+        action="append",
+        default=[],
+        help="a provider whose emulated route answers 503 to everything",
+    )
+    args = parser.parse_args(argv)
+    return run(args.out, args.providers, tuple(args.outage))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from local.aws_server import StrictMotoServer, enforce_iam
 from local.emulator import CleanupEmulator
 from local.provision import Provisioned, drain_events, function_environment, provision
 from local.queue_poller import QueuePoller
+from local.scheduler import Scheduler
 from local.stack_template import StackNames, StackTemplate
 
 LOCAL_API_KEY = "local-emulator-key"  # a key for the local emulator only; it guards nothing
@@ -63,6 +64,7 @@ class LocalStack:
         failed_visibility_seconds: int | None = 2,
         with_poller: bool = True,
         function_log: IO[str] | None = None,
+        schedule_seconds: float | None = None,
     ) -> None:
         self.template = StackTemplate(stack, parameters=parameters)
         self.names: StackNames = self.template.names
@@ -72,6 +74,10 @@ class LocalStack:
         self._failed_visibility = failed_visibility_seconds
         self._with_poller = with_poller
         self._function_log = function_log
+        # The function's schedules fire at the template's rate, or every ``schedule_seconds`` on a
+        # compressed clock.
+        self._schedule_seconds = schedule_seconds
+        self.schedulers: list[Scheduler] = []
         self.emulator = CleanupEmulator(
             api_key, port=api_port, requests_per_minute=provider_requests_per_minute
         )
@@ -112,6 +118,7 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        self._stop_schedulers()
         if self.poller is not None:
             self.poller.stop()
             self.poller = None
@@ -144,6 +151,7 @@ class LocalStack:
         return env
 
     def start_poller(self) -> None:
+        """Start the function's event sources: the SQS mapping (the poller) and its schedules."""
         from app import lambda_handler  # imported late: the environment must be in place first
 
         reset_function_caches()
@@ -168,6 +176,24 @@ class LocalStack:
             visibility_set=self.aws.rules.visibility_set if self.aws and self.aws.rules else lambda h: None,
         )
         self.poller.start()
+        self._stop_schedulers()
+        for name, seconds in self.template.schedules().items():
+            scheduler = Scheduler(
+                lambda_handler,
+                self._schedule_seconds or seconds,
+                f"arn:aws:events:{self.template.region}:{self.template.account}:rule/{self.names.stack}-{name}",
+                function_name=self.names.function,
+                function_timeout=float(self.template.function_timeout),
+                memory_mb=self.template.function_memory_mb,
+                region=self.template.region,
+            )
+            scheduler.start()
+            self.schedulers.append(scheduler)
+
+    def _stop_schedulers(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.stop()
+        self.schedulers.clear()
 
     # -- helpers for people, demos and tests ----------------------------------------------------
     def client(self, service: str) -> Any:
@@ -263,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=8787)
     parser.add_argument("--requests-per-minute", type=int, default=0, help="provider quota to emulate")
     parser.add_argument("--output-format", default="png", help="the template's OutputFormat parameter")
+    parser.add_argument("--providers", default="novita", help="the template's Providers parameter")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -270,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         aws_port=args.aws_port,
         api_port=args.api_port,
         provider_requests_per_minute=args.requests_per_minute,
-        parameters={"OutputFormat": args.output_format},
+        parameters={"OutputFormat": args.output_format, "Providers": args.providers},
     ) as stack:
         names = stack.names
         assert stack.provisioned is not None
@@ -278,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"local stack running (Ctrl-C to stop)\n"
             f"  AWS endpoint   {stack.endpoint_url}   ({stack.template.region}, IAM enforced)\n"
-            f"  cleanup API    {stack.emulator.url}\n"
+            f"  providers      {args.providers}: "
+            + ", ".join(f"{name} {url}" for name, url in stack.emulator.urls.items())
+            + "\n"
             f"  input bucket   s3://{names.input_bucket}\n"
             f"  results bucket s3://{names.results_bucket}\n"
             f"  dead letters   {stack.dlq_url}\n\n"

@@ -15,6 +15,7 @@ properties the local stack uses are read here directly, as SAM would pass them o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,20 @@ class EventSource:
     maximum_batching_window_seconds: int
     maximum_concurrency: int
     report_batch_item_failures: bool
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours)\)$")
+
+
+def schedule_seconds(expression: str) -> int:
+    """Seconds between two events of an EventBridge ``rate(...)`` expression."""
+    found = _RATE.match(expression.strip())
+    if found is None:
+        raise TemplateError(
+            f"only rate(N minute(s)|hour(s)) schedules are played locally, not {expression!r}"
+        )
+    value, unit = int(found.group(1)), found.group(2)
+    return value * (60 if unit.startswith("minute") else 3600)
 
 
 class StackTemplate:
@@ -244,6 +259,17 @@ class StackTemplate:
             report_batch_item_failures="ReportBatchItemFailures"
             in properties.get("FunctionResponseTypes", []),
         )
+
+    def schedules(self) -> dict[str, int]:
+        """The function's enabled schedules: seconds between two events, by event name."""
+        found: dict[str, int] = {}
+        for name, event in self.function_properties()["Events"].items():
+            if event["Type"] != "Schedule":
+                continue
+            properties = self.resolver.resolve(event["Properties"])
+            if properties.get("Enabled", True) in (True, "true"):
+                found[name] = schedule_seconds(str(properties["Schedule"]))
+        return found
 
     # -- the execution role ------------------------------------------------------------------------
     def function_role_logical_id(self) -> str:

@@ -56,6 +56,11 @@ def handle(
     if kind is EventKind.S3_TEST:
         logger.info("s3:TestEvent ignored")
         return {"outcomes": []}
+    if kind is EventKind.SCHEDULE:
+        probed = pipeline.probe_providers(Deadline.from_context(context))
+        if probed:
+            logger.info("circuits probed", extra={"probes": probed})
+        return {"probes": probed}
     outcomes: list[str] = []
     failures: list[TransientError] = []
     for ref in refs_from_event(event):

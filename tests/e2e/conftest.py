@@ -24,12 +24,13 @@ def make_stack(function_log: io.StringIO) -> Iterator[StackFactory]:
     """Start a local stack with template parameters of the test's own; stopped after the test."""
     with ExitStack() as started:
 
-        def start(**parameters: str) -> LocalStack:
+        def start(function_env: dict[str, str] | None = None, **parameters: str) -> LocalStack:
             local = LocalStack(
                 function_log=function_log,
                 parameters={"ApiRequestsPerMinute": "6000", **parameters},
-                function_env=COMPRESSED_WAITS,
+                function_env={**COMPRESSED_WAITS, **(function_env or {})},
                 failed_visibility_seconds=1,
+                schedule_seconds=1.0,
             )
             started.callback(local.stop)
             return local.start()

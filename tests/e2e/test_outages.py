@@ -83,3 +83,27 @@ def test_an_outage_of_every_provider_is_ridden_out_and_each_pair_paid_once(
         if line.get("message") == "transient failure; the record will be delivered again"
     ]
     assert any(line.get("message") == "provider recovered: waiting records released" for line in lines)
+
+
+def test_waiting_records_come_back_as_soon_as_a_probe_finds_the_provider_working(
+    make_stack: StackFactory, function_log: io.StringIO
+) -> None:
+    # Given records that would wait 120 s at their first receive, the provider down until they all did
+    stack = make_stack({"OUTAGE_WAIT_SECONDS": "120", "OUTAGE_MAX_WAIT_SECONDS": "3600"})
+    novita = stack.emulator.provider("novita")
+    novita.set_random_faults(1.0, [503])
+    results = upload_pairs(stack, "probe", 3)
+    deadline = time.monotonic() + 30
+    while not any(str(line.get("message")).startswith("circuit open") for line in log_lines(function_log)):
+        assert time.monotonic() < deadline, [line.get("message") for line in log_lines(function_log)]
+        time.sleep(0.2)
+    time.sleep(2)  # every record has now been sent back for its 120 s
+    # When the provider works again
+    novita.set_random_faults(0.0)
+    # Then the schedule's probe finds it working and the records come back long before their wait ends
+    for key in results:
+        stack.wait_for_object(stack.names.results_bucket, key, timeout=60)
+    assert novita.stats.billed == 3 + 1  # the three pairs, and the probe that found it working
+    lines = log_lines(function_log)
+    assert any(line.get("message") == "circuits probed" for line in lines)
+    assert any(line.get("message") == "provider recovered: waiting records released" for line in lines)

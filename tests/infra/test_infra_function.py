@@ -326,3 +326,22 @@ def test_providers_accepts_the_functions_providers_only(
     assert bool(re.fullmatch(pattern, value)) is accepted
     if accepted:
         assert set(value.split(",")) <= set(KNOWN_PROVIDERS)
+
+
+def test_the_function_probes_open_circuits_every_minute(function_properties: dict[str, Any]) -> None:
+    """Given records that wait out an outage come back when a probe finds the provider working,
+    when the function's schedule is read,
+    then it fires every minute, so recovery is found within a minute of a circuit's cool-down."""
+    schedules = {
+        name: event["Properties"]
+        for name, event in function_properties["Events"].items()
+        if event["Type"] == "Schedule"
+    }
+
+    assert schedules == {
+        "CircuitProbe": {
+            "Schedule": "rate(1 minute)",
+            "Description": "Probe the cleanup providers whose circuits are open.",
+            "Enabled": True,
+        }
+    }

@@ -57,6 +57,10 @@ class FakeService:
     def register_context(self, context: Any) -> None:
         self.contexts.append(context)
 
+    def probe_providers(self, deadline: Deadline) -> dict[str, str]:
+        self.deadlines.append(deadline)
+        return {"novita": "recovered"}
+
     def handle_object(self, ref: ObjectRef, deadline: Deadline) -> Outcome:
         self.refs.append(ref)
         self.deadlines.append(deadline)
@@ -370,3 +374,25 @@ def test_an_outage_wait_grows_with_the_records_receives() -> None:
     # Then it waits 60 s x 2^3 (plus at most 10 % and a second of jitter)
     [(_, _, seconds)] = deferrer.calls
     assert 480 <= seconds <= 480 * 1.1 + 1
+
+
+def test_the_schedule_probes_the_providers_circuits() -> None:
+    # Given the function's schedule firing (an EventBridge "Scheduled Event")
+    service = FakeService()
+    event = {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-12-07T12:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/image-cleanup-CircuitProbe"],
+        "detail": {},
+    }
+    # When the handler runs
+    response = handle(event, service)
+    # Then the providers were probed within the invocation's time, and no object was processed
+    assert response == {"probes": {"novita": "recovered"}}
+    assert service.refs == []
+    assert len(service.deadlines) == 1

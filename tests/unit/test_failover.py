@@ -64,8 +64,18 @@ def region_for(limits: ProviderLimits) -> Region:
     )
 
 
-def failover(*providers: Provider, threshold: int = 3, room: Room | None = None) -> tuple[Failover, Circuits]:
-    circuits = Circuits(MemoryCircuitStore(), CircuitPolicy(failure_threshold=threshold))
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def failover(
+    *providers: Provider, threshold: int = 3, room: Room | None = None, clock: Clock | None = None
+) -> tuple[Failover, Circuits]:
+    circuits = Circuits(MemoryCircuitStore(), CircuitPolicy(failure_threshold=threshold), clock or Clock())
     return Failover(list(providers), circuits, room, spacing_seconds={"novita": 6.18}), circuits
 
 
@@ -219,3 +229,43 @@ def test_an_order_given_per_pair_is_followed() -> None:
     answered = failover(novita, clipdrop)[0].clean(region_for, "p", PLENTY, order=("clipdrop", "novita"))
     assert answered.answer.provider == "clipdrop"
     assert novita.calls == []
+
+
+# ---------------------------------------------------------------- the schedule's probes
+
+
+def test_the_schedule_probes_nothing_while_every_circuit_is_closed() -> None:
+    novita, clipdrop = Provider("novita"), Provider("clipdrop", CLIPDROP)
+    assert failover(novita, clipdrop)[0].probe_due(PLENTY) == {}
+    assert (novita.calls, clipdrop.calls) == ([], [])
+
+
+def test_the_schedule_probes_an_open_circuit_and_a_success_releases_its_records() -> None:
+    # Given Novita's circuit opened (threshold 1), its cool-down over, and records waiting for it
+    room, clock = Room(), Clock()
+    novita = Provider("novita", script=[down("novita")])
+    service, _ = failover(novita, threshold=1, room=room, clock=clock)
+    with pytest.raises(Deferred):
+        service.clean(region_for, "p", PLENTY)
+    clock.now += 30
+    # When the schedule ticks
+    found = service.probe_due(PLENTY)
+    # Then Novita got the small synthetic request, answered, its circuit closed, its records came back
+    assert found == {"novita": "recovered"}
+    probe = novita.calls[-1]
+    assert (probe.pair_id, probe.image_format) == ("circuit-probe", "png")
+    assert room.woken == [("novita", 6.18)]
+
+
+def test_a_failed_probe_leaves_the_circuit_open_for_longer() -> None:
+    clock = Clock()
+    novita = Provider("novita", script=[down("novita"), down("novita")])
+    service, _ = failover(novita, threshold=1, clock=clock)
+    with pytest.raises(Deferred):
+        service.clean(region_for, "p", PLENTY)
+    clock.now += 30
+    assert service.probe_due(PLENTY) == {"novita": "API_UNAVAILABLE"}
+    # the next tick, 59 s later, is inside the doubled cool-down (60 s): no call
+    clock.now += 59
+    assert service.probe_due(PLENTY) == {}
+    assert len(novita.calls) == 2

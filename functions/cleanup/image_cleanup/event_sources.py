@@ -1,8 +1,9 @@
 """Reading the three event shapes the function accepts into object references.
 
 Direct S3 notifications, S3 notifications carried in SQS bodies, and EventBridge "Object Created"
-events (directly or through SQS). ``s3:TestEvent`` and non-creation events yield nothing. Every key is
-URL-decoded (``unquote_plus``), as S3 encodes keys in notifications.
+events (directly or through SQS); and the function's own schedule (an EventBridge "Scheduled Event",
+which carries no object: it probes the providers' circuits). ``s3:TestEvent`` and non-creation events
+yield nothing. Every key is URL-decoded (``unquote_plus``), as S3 encodes keys in notifications.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class EventKind(StrEnum):
     S3 = "s3"
     EVENTBRIDGE = "eventbridge"
     S3_TEST = "s3_test"
+    SCHEDULE = "schedule"  # the function's own schedule: probe the providers' open circuits
     UNKNOWN = "unknown"
 
 
@@ -44,6 +46,8 @@ def event_kind(event: Mapping[str, Any]) -> EventKind:
             return EventKind.S3
     if event.get("source") == "aws.s3" and "detail" in event:
         return EventKind.EVENTBRIDGE
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return EventKind.SCHEDULE
     return EventKind.UNKNOWN
 
 

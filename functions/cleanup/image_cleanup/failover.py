@@ -9,7 +9,9 @@ refuse it too, and it is reported. When no listed provider can take the pair now
 the queue (``Deferred(PROVIDERS_UNAVAILABLE)``) instead of failing: an outage is a wait.
 
 A provider that works again after failing (a probe closed its circuit) releases the records waiting
-out its outage (``ports.WaitingRoom``), paced at its request budget.
+out its outage (``ports.WaitingRoom``), paced at its request budget. A circuit is probed by the first
+pair that comes after its cool-down, and, so that recovery never waits for a record to come back, by
+``probe_due`` (the function's schedule, every minute) with a small synthetic request.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from .deadline import Deadline
 from .errors import Deferred, ErrorCode, PermanentError, ProviderUnavailable, TransientError
 from .imaging.hd_strategy import Region
 from .imaging.limits import ProviderLimits
-from .observability import Metric, count, logger
+from .imaging.probe import probe_images
+from .observability import Metric, count, logger, provider_count
 from .ports import Cleaner, CleanupAnswer, CleanupRequest, NoWaitingRoom, WaitingRoom
 
 RegionFor = Callable[[ProviderLimits], Region]
@@ -105,6 +108,36 @@ class Failover:
                 count(Metric.PAIRS_FAILED_OVER)
             return Answered(answer, region, tuple(tried))
         raise _no_provider(names, entries, tried, min(waits, default=0.0))
+
+    def probe_due(self, deadline: Deadline) -> dict[str, str]:
+        """Probe each provider whose circuit is open and due for a probe, with the synthetic request;
+        returns what each probe found (``recovered``, or the code of why not)."""
+        found: dict[str, str] = {}
+        image, mask = probe_images()
+        probe = CleanupRequest(image=image, mask=mask, pair_id="circuit-probe")
+        entries = [self._circuits.admit(name) for name in self.order]
+        # The alarms' series stay fed while every record waits and none comes back.
+        count(Metric.CIRCUITS_ALL_OPEN, 0 if any(e.admission is Admission.CALL for e in entries) else 1)
+        for entry in entries:
+            name = entry.provider
+            if entry.admission is not Admission.PROBE:
+                continue
+            provider_count(Metric.PROBES_SENT, name)
+            try:
+                self._cleaners[name].clean(probe, deadline)
+            except ProviderUnavailable as unavailable:
+                self._unavailable(entry, unavailable)
+                found[name] = unavailable.code.value
+                continue
+            except PermanentError:
+                pass  # the provider answered: it works, only our synthetic request displeased it
+            except TransientError as exc:
+                self._circuits.released(entry)
+                found[name] = exc.code.value
+                continue
+            self._answered(entry)
+            found[name] = "recovered"
+        return found
 
     def _unavailable(self, entry: Entry, unavailable: ProviderUnavailable) -> None:
         logger.warning(

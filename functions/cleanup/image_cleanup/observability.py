@@ -56,6 +56,7 @@ class Metric(StrEnum):
     )
     CIRCUITS_ALL_OPEN = "CircuitsAllOpen"  # 1 when a pair found every listed provider's circuit open, else 0
     CIRCUIT_OPENED = "CircuitOpened"  # per provider: the circuit opened (or reopened after a failed probe)
+    PROBES_SENT = "ProbesSent"  # per provider: synthetic requests of the schedule's probes
     RECORDS_WOKEN = "RecordsWoken"  # waiting records released early when a provider recovered
     WAITS_NOT_REGISTERED = "WaitsNotRegistered"  # waiting records the waiting room could not hold
     # the shared request budget

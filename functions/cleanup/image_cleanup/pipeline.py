@@ -89,6 +89,10 @@ class Pipeline:
         """Lets the guard expire an in-progress claim when this invocation would have timed out."""
         self._guard.register_context(context)
 
+    def probe_providers(self, deadline: Deadline) -> dict[str, str]:
+        """The schedule's tick: probe the providers whose circuits are open and due (``failover``)."""
+        return self._failover.probe_due(deadline)
+
     def handle_object(self, ref: ObjectRef, deadline: Deadline) -> Outcome:
         """Process one created object. Raises TransientError when SQS should deliver it again (Deferred
         when it should wait)."""
