@@ -7,7 +7,7 @@ PYTEST := $(BIN)/python -m pytest
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-failover local loadtest backfill bench bench-memory lint test test-unit test-integration test-e2e test-infra test-iopaint deploy clean
+.PHONY: help venv demo demo-failover local loadtest backfill bench bench-memory bench-outage lint test test-unit test-integration test-e2e test-infra test-iopaint deploy clean
 
 help:
 	@echo "make demo    run the whole pipeline locally on a sample pair; result in out/ [PROVIDERS=novita,clipdrop]"
@@ -18,6 +18,7 @@ help:
 	@echo "make test-iopaint  the IOPaint adapter and a pair against a real IOPaint server (own venv)"
 	@echo "make bench   our handler against the naive reference; table in bench/results/"
 	@echo "make bench-memory  peak memory against pixels (the function's memory budget)"
+	@echo "make bench-outage  an outage of every provider over a backlog, simulated at production timings"
 	@echo "make backfill BUCKET=... QUEUE_URL=... [PREFIX=...] [DRY_RUN=1]  queue what is already in a bucket"
 	@echo "make deploy  sam build && sam deploy --guided"
 
@@ -53,6 +54,12 @@ backfill: $(STAMP)
 
 bench-memory: $(STAMP)
 	$(BIN)/python -m bench.memory --out bench/results/memory.json
+
+# An outage of every provider over a backlog, simulated at production timings with the function's own
+# wait schedule, circuit breaker, probes and waiting room (seconds to run; no AWS, no emulator).
+bench-outage: $(STAMP)
+	PYTHONPATH=functions/cleanup POWERTOOLS_LOG_LEVEL=ERROR POWERTOOLS_TRACE_DISABLED=true \
+		$(BIN)/python -m bench.outage --out bench/results/outage.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

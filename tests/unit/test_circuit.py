@@ -36,7 +36,9 @@ def fail(service: Circuits, provider: str = "novita", times: int = 1) -> None:
 # ---------------------------------------------------------------- the policy
 
 
-@pytest.mark.parametrize(("trips", "cooldown"), [(1, 30), (2, 60), (3, 120), (5, 480), (6, 600), (20, 600)])
+@pytest.mark.parametrize(
+    ("trips", "cooldown"), [(1, 30), (2, 60), (3, 120), (5, 480), (6, 600), (20, 600), (5000, 600)]
+)
 def test_the_cooldown_doubles_while_failures_continue_up_to_its_cap(trips: int, cooldown: float) -> None:
     assert POLICY.cooldown(trips) == cooldown
 
@@ -179,3 +181,8 @@ def test_concurrent_executions_count_every_failure_and_share_one_probe() -> None
     # Then exactly one of them probes
     assert admissions.count(Admission.PROBE) == 1
     assert admissions.count(Admission.WAIT) == 19
+
+
+def test_by_default_a_circuit_is_probed_at_least_every_two_minutes() -> None:
+    # A failed probe costs one small request; recovery must not wait long to be found.
+    assert [CircuitPolicy().cooldown(trips) for trips in (1, 2, 3, 4, 20)] == [30, 60, 120, 120, 120]

@@ -29,6 +29,9 @@ class Provider:
     calls: list[CleanupRequest] = field(default_factory=list)
     deadlines: list[float] = field(default_factory=list)
 
+    def probe(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
+        return self.clean(request, deadline)
+
     def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
         self.calls.append(request)
         self.deadlines.append(deadline.remaining())

@@ -128,6 +128,9 @@ class FakeCleaner:
         self.name = name
         self.limits = limits
 
+    def probe(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
+        return self.clean(request, deadline)
+
     def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
         self.requests.append(request)
         if self._error is not None:

@@ -58,10 +58,12 @@ def test_jitter_adds_at_most_a_tenth_and_a_second() -> None:
     assert SCHEDULE.visibility(outage(), 2, lambda: 1.0) == 120 + 12 + 1
 
 
-def test_the_outage_ridden_out_is_the_sum_of_the_waits_before_the_dead_letter_queue() -> None:
-    # 60 + 120 + ... + 30,720 (10 receives) + 5 x 42,000
-    assert SCHEDULE.outage_ridden_out(15) == 61_380 + 5 * MAX_WAIT_SECONDS
-    assert SCHEDULE.outage_ridden_out(1) == 60
+def test_the_outage_ridden_out_is_the_sum_of_the_waits_of_every_receive_but_the_last() -> None:
+    # 60 + 120 + ... + 30,720 (10 receives) + 4 x 42,000: 63.7 hours; the 15th receive cleans
+    assert SCHEDULE.outage_ridden_out(15) == 61_380 + 4 * MAX_WAIT_SECONDS
+    assert SCHEDULE.outage_ridden_out(1) == 0
+    # and the record reaches the dead-letter queue after the 15th wait too: 75.4 hours
+    assert SCHEDULE.dead_lettered_after(15) == 61_380 + 5 * MAX_WAIT_SECONDS
 
 
 class Deferrer:

@@ -5,8 +5,10 @@ consecutive transient failures (each after the provider's own retries within one
 dropped connections, a refused key, no credits, a wrong URL; a 429 is the quota, not the provider's
 health, and does not count) **open** it: no execution calls the provider until the cool-down ends.
 Then the circuit is **half-open**: the first execution to come takes a probe lease and its pair makes
-the call; a success closes the circuit, a failure opens it again for twice as long (``cooldown``,
-``2 x cooldown``, ... up to ``max_cooldown``). While one probe is in flight, nobody else calls.
+the call; a success closes the circuit, a failure opens it again for twice as long (30 s, 60 s, then
+2 minutes at most: a probe is one small request, and the schedule makes one every minute when one is
+due, so a provider's recovery is found within about three minutes). While one probe is in flight,
+nobody else calls.
 
 The state lives behind ``ports.CircuitStore``: one item per provider in the state table (every
 execution sees the same circuit), or this execution's memory when there is no table. Writes are
@@ -40,12 +42,15 @@ class CircuitPolicy:
 
     failure_threshold: int = 3
     cooldown_seconds: float = 30.0
-    max_cooldown_seconds: float = 600.0
+    max_cooldown_seconds: float = 120.0
     probe_lease_seconds: float = 120.0
 
     def cooldown(self, trips: int) -> float:
         """The cool-down after the ``trips``-th opening in a row: it doubles while failures continue."""
-        return float(min(self.max_cooldown_seconds, self.cooldown_seconds * 2 ** max(0, trips - 1)))
+        # The exponent is bounded: a week of failed probes is thousands of trips.
+        return float(
+            min(self.max_cooldown_seconds, self.cooldown_seconds * 2.0 ** min(max(0, trips - 1), 30))
+        )
 
     def admit(self, state: CircuitState, now: float) -> tuple[Admission, float, CircuitState | None]:
         """May a call go now? The admission, the wait when it may not, and the state to write when

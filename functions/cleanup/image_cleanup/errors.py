@@ -88,8 +88,17 @@ class Deferred(TransientError):
     that turns it into a visibility change. Counted as a deferral, never as a retry."""
 
     def __init__(
-        self, code: ErrorCode, message: str, *, wait_seconds: float, providers: tuple[str, ...] = ()
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        wait_seconds: float,
+        providers: tuple[str, ...] = (),
+        pair_id: str = "",
     ) -> None:
         super().__init__(code, message)
         self.wait_seconds = max(0.0, wait_seconds)
-        self.providers = providers  # PROVIDERS_UNAVAILABLE: the providers the record waits for
+        # PROVIDERS_UNAVAILABLE: the providers the record waits for, and its pair (both notifications
+        # of a pair wait; only one of them needs a provider when they come back).
+        self.providers = providers
+        self.pair_id = pair_id

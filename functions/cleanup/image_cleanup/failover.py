@@ -101,13 +101,13 @@ class Failover:
             except TransientError as exc:
                 self._circuits.released(entry)
                 if exc.code is ErrorCode.DEADLINE_EXCEEDED and not isinstance(exc, Deferred):
-                    raise self._out_of_time(names, tried, waits) from exc
+                    raise self._out_of_time(names, tried, waits, pair_id) from exc
                 raise
             self._answered(entry)
             if tried:
                 count(Metric.PAIRS_FAILED_OVER)
             return Answered(answer, region, tuple(tried))
-        raise _no_provider(names, entries, tried, min(waits, default=0.0))
+        raise _no_provider(names, entries, tried, min(waits, default=0.0), pair_id)
 
     def probe_due(self, deadline: Deadline) -> dict[str, str]:
         """Probe each provider whose circuit is open and due for a probe, with the synthetic request;
@@ -124,7 +124,7 @@ class Failover:
                 continue
             provider_count(Metric.PROBES_SENT, name)
             try:
-                self._cleaners[name].clean(probe, deadline)
+                self._cleaners[name].probe(probe, deadline)
             except ProviderUnavailable as unavailable:
                 self._unavailable(entry, unavailable)
                 found[name] = unavailable.code.value
@@ -159,9 +159,11 @@ class Failover:
                     extra={"provider": entry.provider, "records": woken},
                 )
 
-    def _out_of_time(self, names: tuple[str, ...], tried: list[Attempt], waits: list[float]) -> Deferred:
+    def _out_of_time(
+        self, names: tuple[str, ...], tried: list[Attempt], waits: list[float], pair_id: str
+    ) -> Deferred:
         if tried:
-            return _no_provider(names, [], tried, min(waits, default=0.0))
+            return _no_provider(names, [], tried, min(waits, default=0.0), pair_id)
         # Nothing failed: this invocation ran out of time before the call (a long batch). The record
         # comes back at once for an invocation of its own.
         return Deferred(
@@ -182,7 +184,9 @@ def _request(region: Region, pair_id: str) -> CleanupRequest:
     )
 
 
-def _no_provider(names: tuple[str, ...], entries: list[Entry], tried: list[Attempt], wait: float) -> Deferred:
+def _no_provider(
+    names: tuple[str, ...], entries: list[Entry], tried: list[Attempt], wait: float, pair_id: str
+) -> Deferred:
     states = [f"{entry.provider}: circuit open" for entry in entries if entry.admission is Admission.WAIT]
     states += [f"{attempt.provider}: {attempt.error}" for attempt in tried]
     return Deferred(
@@ -190,4 +194,5 @@ def _no_provider(names: tuple[str, ...], entries: list[Entry], tried: list[Attem
         f"no provider can clean the pair now ({'; '.join(states)}); the record waits in the queue",
         wait_seconds=wait,
         providers=names,
+        pair_id=pair_id,
     )

@@ -93,6 +93,7 @@ class WaitingRecord:
     message_id: str
     receipt_handle: str
     providers: tuple[str, ...]
+    pair_id: str = ""
 
 
 # ---------------------------------------------------------------------------- the ports
@@ -128,6 +129,10 @@ class Cleaner(Protocol):
     def limits(self) -> ProviderLimits: ...
 
     def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer: ...
+
+    def probe(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
+        """One attempt outside the request budget (a circuit's probe)."""
+        ...
 
 
 class KeyProvider(Protocol):
@@ -214,8 +219,9 @@ class WaitingRoom(Protocol):
     def register(self, record: WaitingRecord) -> None: ...
 
     def wake(self, provider: str, spacing_seconds: float) -> int:
-        """Make the records waiting for ``provider`` visible again, ``spacing_seconds`` apart (the
-        provider's request budget); returns how many were released."""
+        """Make the records waiting for ``provider`` visible again, one per pair ``spacing_seconds``
+        apart (the provider's request budget), a pair's other notification after them all (it will
+        find its pair cleaned); returns how many were released."""
         ...
 
 

@@ -62,7 +62,7 @@ class Settings:
     iopaint_requests_per_minute: int = 0
     circuit_failure_threshold: int = 3
     circuit_cooldown_seconds: int = 30
-    circuit_max_cooldown_seconds: int = 600
+    circuit_max_cooldown_seconds: int = 120
     outage_wait_seconds: int = 60
     outage_max_wait_seconds: int = MAX_WAIT_SECONDS
     in_flight_wait_seconds: int = 15
@@ -117,7 +117,7 @@ class Settings:
             circuit_max_cooldown_seconds=_integer(
                 env,
                 "CIRCUIT_MAX_COOLDOWN_SECONDS",
-                default=max(600, cooldown),
+                default=max(120, cooldown),
                 minimum=cooldown,
                 maximum=3600,
             ),

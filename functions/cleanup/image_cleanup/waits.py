@@ -12,13 +12,13 @@ ends within seconds, and the duplicate then replays its outcome.
 
 An outage (``PROVIDERS_UNAVAILABLE``) has no known end, so its waits follow a schedule that grows with
 the record's receives: ``OUTAGE_WAIT_SECONDS`` (60 s), then twice as long each time, up to
-``OUTAGE_MAX_WAIT_SECONDS`` (SQS's 12 hours less 20 minutes). A short outage delays a record by about
-as long as it lasted; a long one costs few receives. Each return is a receive, and the queue's
-``maxReceiveCount`` ends a record's waiting in the dead-letter queue: at the template's defaults (15)
-a record rides out an outage of about 75 hours, longer than the provider is likely to be down and
-shorter than the queue's 4-day retention (``outage_ridden_out``). When a provider recovers, the records
-waiting for it are released at once by the waiting room (``ports.WaitingRoom``), so a long wait never
-delays a record long after the outage ends.
+``OUTAGE_MAX_WAIT_SECONDS`` (SQS's 12 hours less 20 minutes). A long outage costs few receives. Each
+return is a receive, and the queue's ``maxReceiveCount`` ends a record's waiting in the dead-letter
+queue: at the template's defaults (15) a record rides out an outage of 63.7 hours (``outage_ridden_out``:
+the waits of its first 14 receives; the 15th cleans it), and reaches the DLQ after 75.4 hours, inside
+the queue's 4-day retention. When a provider recovers, the records waiting for it are released at once
+by the waiting room (``ports.WaitingRoom``), so a long wait never delays a record long after the
+outage ends.
 """
 
 from __future__ import annotations
@@ -68,8 +68,13 @@ class WaitSchedule:
         return float(min(self.max_wait_seconds, first * 2.0 ** min(max(0, receive_count - 1), 30)))
 
     def outage_ridden_out(self, max_receive_count: int) -> float:
-        """Seconds a record that finds every provider down on each of its receives waits before the
-        queue moves it to the dead-letter queue (its ``max_receive_count + 1``-th receive)."""
+        """The longest outage a record present from its start rides out: the waits of every receive
+        but its last, on which it is cleaned (jitter, not counted, only lengthens them)."""
+        return sum(self.outage_wait(receive) for receive in range(1, max_receive_count))
+
+    def dead_lettered_after(self, max_receive_count: int) -> float:
+        """Seconds after which a record that finds every provider down on each receive reaches the
+        dead-letter queue (its waits on all ``max_receive_count`` receives, without jitter)."""
         return sum(self.outage_wait(receive) for receive in range(1, max_receive_count + 1))
 
 
@@ -114,6 +119,12 @@ class Deferrals:
         )
         if changed and deferred.code is ErrorCode.PROVIDERS_UNAVAILABLE and deferred.providers:
             self._room.register(
-                WaitingRecord(record.queue_arn, record.message_id, record.receipt_handle, deferred.providers)
+                WaitingRecord(
+                    record.queue_arn,
+                    record.message_id,
+                    record.receipt_handle,
+                    deferred.providers,
+                    deferred.pair_id,
+                )
             )
         return seconds

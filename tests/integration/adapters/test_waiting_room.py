@@ -5,6 +5,7 @@ recovers, paced, while a record that was received again since is not disturbed."
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -157,3 +158,24 @@ def test_a_failing_table_never_fails_the_record(env: Env) -> None:
     broken.register(record)
     assert broken.wake("novita", 0.0) == 0
     assert Metric.WAITS_NOT_REGISTERED.value in metrics.metric_set
+
+
+def test_a_pairs_second_notification_comes_back_after_every_pair_has_had_its_turn(env: Env) -> None:
+    # Given both notifications of pair "p-1" and one of "p-2" waiting, and a 2 s budget pace
+    records = waiting(env, 3)
+    same = [
+        replace(record, pair_id=pair) for record, pair in zip(records, ["p-1", "p-1", "p-2"], strict=True)
+    ]
+    for record in same:
+        room(env).register(record)
+    p1 = {same[0].message_id, same[1].message_id}
+    # When the provider recovers
+    assert room(env).wake("novita", 2.0) == 3
+    # Then one notification of p-1 comes back at once, p-2's 2 s later, p-1's other one after both (5 s)
+    first = [message["MessageId"] for message in visible(env)]
+    second = [message["MessageId"] for message in visible(env, wait=2.6)]
+    third = [message["MessageId"] for message in visible(env, wait=3.5)]
+    assert len(first) == 1
+    assert first[0] in p1
+    assert second == [same[2].message_id]
+    assert third == list(p1 - set(first))

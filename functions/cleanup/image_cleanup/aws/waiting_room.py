@@ -67,6 +67,7 @@ class DynamoDbWaitingRoom:
                 "q": {"S": record.queue_arn},
                 "h": {"S": record.receipt_handle},
                 "p": {"SS": list(record.providers)},
+                "k": {"S": record.pair_id},
                 "t": {"N": str(int(self._clock()))},
             }
         }
@@ -195,6 +196,24 @@ class DynamoDbWaitingRoom:
         if self._sqs is None:
             self._sqs = self._sqs_factory()
         return self._sqs
+
+
+def _paced(waiting: list[tuple[str, dict[str, Any]]], spacing: float) -> list[tuple[dict[str, Any], int]]:
+    """Each record with its delay: one record per pair ``spacing`` apart, at the provider's budget;
+    a pair's other waiting notification after them all, when its pair is cleaned."""
+    first: dict[str, dict[str, Any]] = {}
+    others: list[dict[str, Any]] = []
+    for message, entry in waiting:
+        pair = entry.get("k", {}).get("S") or message
+        if pair in first:
+            others.append(entry)
+        else:
+            first[pair] = entry
+    paced = [
+        (entry, min(MAX_WAIT_SECONDS, int(order * spacing))) for order, entry in enumerate(first.values())
+    ]
+    after = min(MAX_WAIT_SECONDS, int(len(first) * spacing) + 1)
+    return paced + [(entry, after) for entry in others]
 
 
 def _registered_at(entry: dict[str, Any]) -> float:

@@ -88,6 +88,18 @@ class ProviderClient:
     @tracer.capture_method(capture_response=False)
     def clean(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
         """One cleanup, retried in this invocation where that can help; raises a domain error otherwise."""
+        return self._attempts(request, deadline, self._max_attempts, paced=True)
+
+    @tracer.capture_method(capture_response=False)
+    def probe(self, request: CleanupRequest, deadline: Deadline) -> CleanupAnswer:
+        """One attempt outside the request budget, for a circuit's probe: it is rare (at most one per
+        cool-down) and small, must not queue behind the slots a backlog booked, and even a 429 tells
+        that the provider is up."""
+        return self._attempts(request, deadline, 1, paced=False)
+
+    def _attempts(
+        self, request: CleanupRequest, deadline: Deadline, max_attempts: int, *, paced: bool
+    ) -> CleanupAnswer:
         sent = self._wire.encode(request)
         provider_bytes(Metric.API_BYTES_SENT, self.name, len(sent.body))
         key = self._keys.get(self.name)
@@ -97,7 +109,8 @@ class ProviderClient:
         while True:
             attempt += 1
             # Every attempt spends the provider's quota, retries included: each takes a slot.
-            self._limiter.acquire(request.pair_id, self._affordable_wait(deadline))
+            if paced:
+                self._limiter.acquire(request.pair_id, self._affordable_wait(deadline))
             response = self._post(sent, key, deadline)
             status = response.status_code
             verdict, reason = self._wire.judge(response)
@@ -142,7 +155,7 @@ class ProviderClient:
                     code, f"{self.name} answered {status} {reason or ''}".strip(), provider=self.name
                 )
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            self._wait_before_retry(attempt, verdict, code, status, retry_after, deadline)
+            self._wait_before_retry(attempt, max_attempts, verdict, code, status, retry_after, deadline)
 
     def _affordable_wait(self, deadline: Deadline) -> float:
         """How long this invocation can wait for a send slot and still make the call."""
@@ -173,6 +186,7 @@ class ProviderClient:
     def _wait_before_retry(
         self,
         attempt: int,
+        max_attempts: int,
         verdict: Verdict,
         code: ErrorCode,
         status: int,
@@ -182,7 +196,7 @@ class ProviderClient:
         # A 429 is the provider's quota, not its health: it moves the pair on without counting
         # against the provider's circuit.
         trips = verdict is not Verdict.RATE_LIMITED
-        if attempt >= self._max_attempts:
+        if attempt >= max_attempts:
             raise ProviderUnavailable(
                 code,
                 f"{self.name} answered {status} on {attempt} attempts",
