@@ -7,7 +7,7 @@ PYTEST := $(BIN)/python -m pytest
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-failover local loadtest backfill bench bench-memory bench-outage lint test test-unit test-integration test-e2e test-infra test-iopaint deploy clean
+.PHONY: help venv demo demo-failover local loadtest loadtest-failover backfill bench bench-memory bench-outage lint test test-unit test-integration test-e2e test-infra test-iopaint deploy clean
 
 help:
 	@echo "make demo    run the whole pipeline locally on a sample pair; result in out/ [PROVIDERS=novita,clipdrop]"
@@ -15,6 +15,7 @@ help:
 	@echo "make test    lint, type-check, every test tier, template checks and sam build"
 	@echo "make local   keep the local stack running for manual uploads"
 	@echo "make loadtest 500 pairs through the local stack with faults and a quota; report in out/"
+	@echo "make loadtest-failover  200 pairs with Novita down for a minute: failover to Clipdrop"
 	@echo "make test-iopaint  the IOPaint adapter and a pair against a real IOPaint server (own venv)"
 	@echo "make bench   our handler against the naive reference; table in bench/results/"
 	@echo "make bench-memory  peak memory against pixels (the function's memory budget)"
@@ -40,6 +41,11 @@ local: $(STAMP)
 
 loadtest: $(STAMP)
 	$(BIN)/python -m local.loadtest --out out/loadtest.json
+
+# 200 pairs, Novita and Clipdrop listed, Novita answering 503 to everything from 20 s to 80 s in.
+loadtest-failover: $(STAMP)
+	$(BIN)/python -m local.loadtest --pairs 200 --fault-rate 0 --providers novita,clipdrop --outage 20,80 \
+		--out out/loadtest-failover.json
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --out bench/results/latest.json

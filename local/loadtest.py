@@ -4,6 +4,10 @@ Uploads N pairs as fast as the local S3 takes them (image and mask in random ord
 S3 notifications (duplicate deliveries), injects transient 503s at the API, makes the emulator enforce
 a quota and configures the function with the same budget. Then waits until every pair is accounted
 for (result, error report or dead-letter queue), or the time limit, and reports. Stops by itself.
+
+``make loadtest-failover``: the same with ``--providers novita,clipdrop --outage 20,80``: Novita answers
+503 to everything from 20 s to 80 s into the run (the function's waits on the compressed clock), and
+the report counts each provider's requests and paid calls.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import io
 import json
 import random
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +26,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from local.stack import LocalStack
+from local.emulator import EmulatorStats
+from local.stack import COMPRESSED_WAITS, LocalStack
 from ops.s3_events import s3_notification
 
 
@@ -36,6 +42,10 @@ class LoadReport:
     lost: int
     paid_api_calls: int
     paid_calls_per_pair: float
+    providers: str
+    requests_per_provider: dict[str, int]
+    paid_per_provider: dict[str, int]
+    probes_paid: int
     api_requests: int
     transient_faults_injected: int
     rate_limited_429: int
@@ -88,8 +98,24 @@ def _dead_letter_keys(stack: LocalStack) -> set[str]:
     return keys
 
 
+def _outage(stack: LocalStack, window: tuple[float, float], started: float) -> None:
+    """Novita answers 503 to everything from ``window[0]`` to ``window[1]`` seconds into the run."""
+    novita = stack.emulator.provider("novita")
+    time.sleep(max(0.0, started + window[0] - time.monotonic()))
+    novita.set_random_faults(1.0, (503,))
+    time.sleep(max(0.0, started + window[1] - time.monotonic()))
+    novita.set_random_faults(0.0)
+
+
 def run(
-    pairs: int, quota: int, fault_rate: float, concurrency: int, time_limit: float, seed: int
+    pairs: int,
+    quota: int,
+    fault_rate: float,
+    concurrency: int,
+    time_limit: float,
+    seed: int,
+    providers: str = "novita",
+    outage: tuple[float, float] | None = None,
 ) -> LoadReport:
     rng = random.Random(seed)
     log = io.StringIO()
@@ -97,16 +123,23 @@ def run(
         provider_requests_per_minute=quota,
         parameters={
             "ApiRequestsPerMinute": str(quota),
+            "ClipdropRequestsPerMinute": str(quota),
             "BatchSize": "10",
             "MaximumConcurrency": str(concurrency),
             "FunctionTimeout": "30",
+            "Providers": providers,
         },
+        function_env=COMPRESSED_WAITS if outage else None,
+        schedule_seconds=1.0 if outage else None,
         failed_visibility_seconds=None,
         function_log=log,
     )
     stack.start()
     try:
-        stack.emulator.set_random_faults(fault_rate, statuses=(503,), seed=seed)
+        for name in providers.split(","):
+            stack.emulator.provider(name).configure(requests_per_minute=quota)
+        if fault_rate:
+            stack.emulator.set_random_faults(fault_rate, statuses=(503,), seed=seed)
         names = stack.names
         s3, sqs = stack.client("s3"), stack.client("sqs")
         uploads: list[tuple[str, bytes]] = []
@@ -116,6 +149,8 @@ def run(
             rng.shuffle(halves)
             uploads.extend(halves)
         started = time.monotonic()
+        if outage is not None:
+            threading.Thread(target=_outage, args=(stack, outage, started), daemon=True).start()
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(
                 pool.map(
@@ -145,13 +180,15 @@ def run(
         results = {k.removesuffix(".png") for k in result_keys if not k.endswith(".error.json")}
         reports = {k.removesuffix(".error.json") for k in result_keys if k.endswith(".error.json")}
         dead = {key.rsplit(".", 1)[0].removesuffix("_mask") for key in _dead_letter_keys(stack)}
-        stats = stack.emulator.stats
+        listed = providers.split(",")
+        every = {name: stack.emulator.provider(name).stats for name in listed}
         poller = stack.poller
         assert poller is not None
         lost = len(expected - results - reports - dead)
         seconds = done_at - started
         optimum = pairs / quota * 60.0
-        paid = stats.billed
+        probes = {name: _paid_probes(every[name]) for name in listed}
+        paid = sum(each.billed for each in every.values()) - sum(probes.values())
         report = LoadReport(
             pairs_uploaded=pairs,
             objects_uploaded=len(uploads),
@@ -162,9 +199,13 @@ def run(
             lost=lost,
             paid_api_calls=paid,
             paid_calls_per_pair=round(paid / pairs, 3),
-            api_requests=stats.requests,
-            transient_faults_injected=stats.by_status.get(503, 0),
-            rate_limited_429=stats.by_status.get(429, 0),
+            providers=providers,
+            requests_per_provider={name: each.requests for name, each in every.items()},
+            paid_per_provider={name: each.billed - probes[name] for name, each in every.items()},
+            probes_paid=sum(probes.values()),
+            api_requests=sum(each.requests for each in every.values()),
+            transient_faults_injected=sum(each.by_status.get(503, 0) for each in every.values()),
+            rate_limited_429=sum(each.by_status.get(429, 0) for each in every.values()),
             quota_per_minute=quota,
             seconds_to_drain=round(seconds, 1),
             optimum_seconds=round(optimum, 1),
@@ -173,11 +214,21 @@ def run(
             poller_peak_concurrency=poller.stats.peak_concurrency,
             max_concurrency=concurrency,
             records_failed_and_redelivered=poller.stats.failed_records,
-            passed=lost == 0 and paid <= pairs and stats.by_status.get(429, 0) == 0,
+            passed=lost == 0
+            and paid <= pairs
+            and not dead
+            and all(each.by_status.get(429, 0) == 0 for each in every.values()),
         )
     finally:
         stack.stop()
     return report
+
+
+def _paid_probes(stats: EmulatorStats) -> int:
+    """Paid calls of the schedule's probes (their synthetic photo's size tells them apart)."""
+    from image_cleanup.imaging.probe import SIZE  # imported late: the environment must be in place first
+
+    return sum(1 for call in stats.calls if call.status == 200 and call.image_size == SIZE)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,14 +240,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--out", type=Path, default=Path("out/loadtest.json"))
+    parser.add_argument("--providers", default="novita", help="the template's Providers")
+    parser.add_argument("--outage", default="", help="START,END: Novita down from START to END seconds in")
     args = parser.parse_args(argv)
+    outage = tuple(float(value) for value in args.outage.split(",")) if args.outage else None
     print(
         f"load test: {args.pairs} pairs, quota {args.quota}/min on both sides, "
         f"{args.fault_rate:.0%} transient faults, poller concurrency {args.concurrency}; "
         f"optimum {args.pairs / args.quota * 60:.0f} s",
         flush=True,
     )
-    report = run(args.pairs, args.quota, args.fault_rate, args.concurrency, args.time_limit, args.seed)
+    report = run(
+        args.pairs,
+        args.quota,
+        args.fault_rate,
+        args.concurrency,
+        args.time_limit,
+        args.seed,
+        args.providers,
+        (outage[0], outage[1]) if outage else None,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
     for name, value in asdict(report).items():

@@ -11,6 +11,7 @@ import base64
 import copy
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -92,6 +93,8 @@ def sqs_event(
         record["md5OfBody"] = hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
         record["eventSourceARN"] = queue_arn
         record["awsRegion"] = region
+        # Sent just now: the sample's 2018 timestamp would be past any queue's retention.
+        record["attributes"]["SentTimestamp"] = str(int(time.time() * 1000))
         records.append(record)
     event["Records"] = records
     return event

@@ -76,11 +76,16 @@ def handle(
 
 
 def _queued(record: SQSRecord) -> QueuedRecord:
+    attributes = record.attributes
     try:
-        receives = int(record.attributes.approximate_receive_count)
+        receives = int(attributes.approximate_receive_count)
     except (TypeError, ValueError):
         receives = 1
-    return QueuedRecord(record.event_source_arn, record.message_id, record.receipt_handle, receives)
+    try:
+        sent_at: float | None = int(attributes.sent_timestamp) / 1000.0
+    except (TypeError, ValueError):
+        sent_at = None
+    return QueuedRecord(record.event_source_arn, record.message_id, record.receipt_handle, receives, sent_at)
 
 
 def _process(ref: ObjectRef, pipeline: Pipeline, context: Any) -> str:

@@ -9,6 +9,8 @@ from contextlib import ExitStack
 
 import pytest
 
+from image_cleanup.imaging.probe import SIZE as PROBE_IMAGE_SIZE
+from local.emulator import EmulatorStats
 from local.stack import COMPRESSED_WAITS, LocalStack
 
 StackFactory = Callable[..., LocalStack]
@@ -41,3 +43,15 @@ def make_stack(function_log: io.StringIO) -> Iterator[StackFactory]:
 @pytest.fixture
 def stack(make_stack: StackFactory) -> LocalStack:
     return make_stack()
+
+
+PROBE_SIZE = PROBE_IMAGE_SIZE  # the synthetic request of the schedule's probes
+
+
+def paid_for_pairs(stats: EmulatorStats) -> int:
+    """Paid calls made for pairs: the schedule's probes (one paid call per recovery) left out."""
+    return sum(1 for call in stats.calls if call.status == 200 and call.image_size != PROBE_SIZE)
+
+
+def paid_probes(stats: EmulatorStats) -> int:
+    return sum(1 for call in stats.calls if call.status == 200 and call.image_size == PROBE_SIZE)

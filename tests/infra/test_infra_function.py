@@ -37,6 +37,7 @@ EXPECTED_ENVIRONMENT: dict[str, Any] = {
     "CLIPDROP_REQUESTS_PER_MINUTE": {"Ref": "ClipdropRequestsPerMinute"},
     "IOPAINT_API_URL": {"Ref": "IopaintApiUrl"},
     "IOPAINT_REQUESTS_PER_MINUTE": {"Ref": "IopaintRequestsPerMinute"},
+    "QUEUE_RETENTION_SECONDS": {"Fn::FindInMap": ["IntakeQueue", "Retention", "Seconds"]},
     "POWERTOOLS_SERVICE_NAME": "image-cleanup",
     "POWERTOOLS_METRICS_NAMESPACE": {"Ref": "MetricsNamespace"},
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},

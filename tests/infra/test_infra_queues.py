@@ -93,7 +93,7 @@ def test_intake_retention_is_shorter_than_dead_letter_retention(resources: dict[
     """Given a standard queue keeps a message's enqueue time when it moves to the DLQ,
     when both retentions are compared,
     then the DLQ keeps messages longer than the intake queue, so redriven messages do not expire at once."""
-    intake = int(resources["IntakeQueue"]["Properties"].get("MessageRetentionPeriod", 345600))
+    intake = int(resolve(load_template(), resources["IntakeQueue"]["Properties"]["MessageRetentionPeriod"]))
 
     dead_letter = int(resources["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"])
 
@@ -195,7 +195,9 @@ def test_at_the_defaults_a_day_long_outage_of_every_provider_is_ridden_out_befor
     then it covers a 24-hour outage with receives to spare, and ends before the queue's retention
     (a message past it would be deleted, not dead-lettered)."""
     max_receives = int(resources["IntakeQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"])
-    retention = int(resources["IntakeQueue"]["Properties"].get("MessageRetentionPeriod", 345600))
+    retention = int(
+        resolve(load_template(), resources["IntakeQueue"]["Properties"]["MessageRetentionPeriod"])
+    )
     schedule = WaitSchedule()
 
     ridden_out = schedule.outage_ridden_out(max_receives)
@@ -208,3 +210,14 @@ def test_at_the_defaults_a_day_long_outage_of_every_provider_is_ridden_out_befor
     assert receives_for_a_day + 2 <= max_receives
     # The last wait ends more than a visibility timeout (at most 5,400 s) before the retention.
     assert schedule.dead_lettered_after(max_receives) + 5400 < retention
+
+
+def test_the_function_knows_the_intake_queues_retention(resources: dict[str, dict[str, Any]]) -> None:
+    """Given a record past the intake queue's retention is deleted unseen,
+    when the queue's retention and the function's QUEUE_RETENTION_SECONDS are read,
+    then both come from the same mapping entry (the function sends a record on to the DLQ in time)."""
+    retention = {"Fn::FindInMap": ["IntakeQueue", "Retention", "Seconds"]}
+
+    assert resources["IntakeQueue"]["Properties"]["MessageRetentionPeriod"] == retention
+    variables = resources["CleanupFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["QUEUE_RETENTION_SECONDS"] == retention

@@ -106,3 +106,24 @@ def test_a_wait_sqs_refused_is_not_registered() -> None:
     Deferrals(Deferrer(works=False), room).defer(RECORD, outage())
     # Then the waiting room is not told of a handle whose wait was not set
     assert room.records == []
+
+
+def test_a_wait_that_would_outlive_the_queues_retention_sends_the_record_on_to_the_dlq() -> None:
+    # Given a record sent 95 hours ago to a queue that keeps messages 96 hours, and a wait of 1 hour
+    deferrer, room, now = Deferrer(), Room(), 1_000_000.0
+    record = QueuedRecord(RECORD.queue_arn, "m-1", "handle-1", 9, sent_at=now - 95 * 3600)
+    deferrals = Deferrals(deferrer, room, SCHEDULE, retention_seconds=96 * 3600, clock=lambda: now)
+    # When it is deferred
+    seconds = deferrals.defer(record, outage(3600.0))
+    # Then it comes back at once (its remaining receives pass in seconds, and the queue moves it to the
+    # DLQ) instead of expiring unseen; the waiting room is not told
+    assert seconds == 0
+    assert deferrer.calls == [(RECORD.queue_arn, "handle-1", 0)]
+    assert room.records == []
+
+
+def test_a_wait_well_inside_the_retention_is_kept() -> None:
+    deferrer, now = Deferrer(), 1_000_000.0
+    record = QueuedRecord(RECORD.queue_arn, "m-1", "handle-1", 1, sent_at=now - 3600)
+    deferrals = Deferrals(deferrer, Room(), SCHEDULE, retention_seconds=96 * 3600, clock=lambda: now)
+    assert deferrals.defer(record, outage()) >= 60

@@ -59,6 +59,9 @@ class Metric(StrEnum):
     PROBES_SENT = "ProbesSent"  # per provider: synthetic requests of the schedule's probes
     RECORDS_WOKEN = "RecordsWoken"  # waiting records released early when a provider recovered
     WAITS_NOT_REGISTERED = "WaitsNotRegistered"  # waiting records the waiting room could not hold
+    WAITS_PAST_RETENTION = (
+        "WaitsPastRetention"  # records sent on to the DLQ before the queue's retention ends
+    )
     # the shared request budget
     RATE_LIMITER_WAITS = "RateLimiterWaits"
     RATE_LIMITER_TICKETS_USED = "RateLimiterTicketsUsed"

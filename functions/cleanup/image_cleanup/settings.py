@@ -66,6 +66,7 @@ class Settings:
     outage_wait_seconds: int = 60
     outage_max_wait_seconds: int = MAX_WAIT_SECONDS
     in_flight_wait_seconds: int = 15
+    queue_retention_seconds: int = 345_600
 
     def requests_per_minute(self, provider: str) -> int:
         """The provider's shared request budget (0 = none)."""
@@ -131,6 +132,9 @@ class Settings:
             ),
             in_flight_wait_seconds=_integer(
                 env, "IN_FLIGHT_WAIT_SECONDS", default=15, minimum=1, maximum=900
+            ),
+            queue_retention_seconds=_integer(
+                env, "QUEUE_RETENTION_SECONDS", default=345_600, minimum=60, maximum=1_209_600
             ),
         )
 

@@ -19,12 +19,18 @@ the waits of its first 14 receives; the 15th cleans it), and reaches the DLQ aft
 the queue's 4-day retention. When a provider recovers, the records waiting for it are released at once
 by the waiting room (``ports.WaitingRoom``), so a long wait never delays a record long after the
 outage ends.
+
+No wait outlives the queue's retention (``QUEUE_RETENTION_SECONDS``): SQS deletes a message older than
+it, unseen. A record whose wait would end within ``RETENTION_MARGIN_SECONDS`` of it comes back at once
+instead, and every receive it has left goes by in seconds: the queue moves it to the dead-letter queue,
+where it can be redriven (a quota backlog of days, or an outage longer than the receives allow).
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +44,8 @@ from .ports import Deferrer, NoDeferral, NoWaitingRoom, WaitingRecord, WaitingRo
 MAX_WAIT_SECONDS = 12 * 3600 - 20 * 60
 # Records deferred together should not all come back in the same instant.
 JITTER_FRACTION = 0.1
+# A record is sent on to the dead-letter queue this long before its retention would end it.
+RETENTION_MARGIN_SECONDS = 2 * 3600
 
 
 @dataclass(frozen=True)
@@ -80,12 +88,13 @@ class WaitSchedule:
 
 @dataclass(frozen=True)
 class QueuedRecord:
-    """The SQS record a deferral applies to."""
+    """The SQS record a deferral applies to (``sent_at``: when it entered the queue, epoch seconds)."""
 
     queue_arn: str
     message_id: str
     receipt_handle: str
     receive_count: int = 1
+    sent_at: float | None = None
 
 
 class Deferrals:
@@ -97,14 +106,26 @@ class Deferrals:
         deferrer: Deferrer | None = None,
         waiting_room: WaitingRoom | None = None,
         schedule: WaitSchedule | None = None,
+        *,
+        retention_seconds: float = 345_600,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._deferrer = deferrer or NoDeferral()
         self._room = waiting_room or NoWaitingRoom()
         self._schedule = schedule or WaitSchedule()
+        self._retention = retention_seconds
+        self._clock = clock
 
     def defer(self, record: QueuedRecord, deferred: Deferred) -> int:
         """Set the record's visibility to its wait; returns the seconds chosen."""
         seconds = self._schedule.visibility(deferred, record.receive_count)
+        if self._past_retention(record, seconds):
+            count(Metric.WAITS_PAST_RETENTION)
+            logger.warning(
+                "the record cannot wait past the queue's retention: it goes on to the dead-letter queue",
+                extra={"reason": deferred.code.value, "receive_count": record.receive_count},
+            )
+            seconds = 0
         changed = self._deferrer.defer(record.queue_arn, record.receipt_handle, seconds)
         count(Metric.PAIRS_DEFERRED)
         count_by_reason(Metric.PAIRS_DEFERRED, deferred.code.value)
@@ -117,7 +138,7 @@ class Deferrals:
                 "error_message": deferred.message,
             },
         )
-        if changed and deferred.code is ErrorCode.PROVIDERS_UNAVAILABLE and deferred.providers:
+        if seconds and changed and deferred.code is ErrorCode.PROVIDERS_UNAVAILABLE and deferred.providers:
             self._room.register(
                 WaitingRecord(
                     record.queue_arn,
@@ -128,3 +149,8 @@ class Deferrals:
                 )
             )
         return seconds
+
+    def _past_retention(self, record: QueuedRecord, seconds: int) -> bool:
+        if record.sent_at is None:
+            return False
+        return self._clock() + seconds > record.sent_at + self._retention - RETENTION_MARGIN_SECONDS

@@ -131,7 +131,8 @@ def build_function(settings: Settings) -> Function:
     schedule = WaitSchedule(
         settings.outage_wait_seconds, settings.outage_max_wait_seconds, settings.in_flight_wait_seconds
     )
-    return Function(pipeline, Deferrals(deferrer, room, schedule))
+    deferrals = Deferrals(deferrer, room, schedule, retention_seconds=settings.queue_retention_seconds)
+    return Function(pipeline, deferrals)
 
 
 def _limiter(settings: Settings, provider: str, dynamodb: Any) -> Limiter:
