@@ -490,3 +490,27 @@ def test_a_request_that_cannot_be_sent_is_a_misconfiguration_without_the_key() -
     assert error.code is ErrorCode.API_MISCONFIGURED
     assert KEY not in str(error)
     assert error.__cause__ is None
+
+
+def test_a_timeout_of_an_attempt_cut_short_by_the_invocation_does_not_count_against_the_provider() -> None:
+    # Given 25 s left (15 s for the call: less than a healthy provider may take) and a call timing out
+    harness = Harness(requests.ReadTimeout("read timed out"), max_attempts=1)
+    # When a cleanup is requested
+    error = harness.fail(deadline=Deadline(lambda: 25.0))
+    # Then the pair moves on, but the provider's circuit is not told it failed: the timeout was ours
+    assert isinstance(error, ProviderUnavailable)
+    assert error.code is ErrorCode.API_TIMEOUT
+    assert not error.trips_circuit
+
+
+def test_a_timeout_with_time_to_spare_counts_against_the_provider() -> None:
+    harness = Harness(requests.ReadTimeout("read timed out"), max_attempts=1)
+    error = harness.fail(deadline=Deadline(lambda: 120.0))
+    assert isinstance(error, ProviderUnavailable)
+    assert error.trips_circuit
+
+
+def test_an_answer_broken_off_mid_body_is_retried_like_a_dropped_connection() -> None:
+    harness = Harness(requests.exceptions.ChunkedEncodingError("connection broken"), ok())
+    answer = harness.clean()
+    assert answer.attempts == 2

@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from image_cleanup.circuit import CircuitPolicy, Circuits, MemoryCircuitStore
+from image_cleanup.circuit import Admission, CircuitPolicy, Circuits, MemoryCircuitStore
 from image_cleanup.deadline import Deadline
 from image_cleanup.errors import Deferred, ErrorCode, PermanentError, ProviderUnavailable, TransientError
 from image_cleanup.failover import Failover
 from image_cleanup.imaging.hd_strategy import HdStrategy, Payload, Plan, Region
 from image_cleanup.imaging.limits import ProviderLimits
-from image_cleanup.ports import CleanupAnswer, CleanupRequest, WaitingRecord
+from image_cleanup.ports import CircuitState, CleanupAnswer, CleanupRequest, WaitingRecord
 from image_cleanup.provider.clipdrop import LIMITS as CLIPDROP
+from image_cleanup.provider.iopaint import LIMITS as IOPAINT
 from image_cleanup.provider.novita import LIMITS as NOVITA
 
 PLENTY = Deadline(lambda: 120.0)
@@ -42,13 +43,13 @@ class Provider:
 
 class Room:
     def __init__(self) -> None:
-        self.woken: list[tuple[str, float]] = []
+        self.woken: list[tuple[str, float, int]] = []
 
     def register(self, record: WaitingRecord) -> None:
         raise AssertionError("failover never registers records; the deferrals do")
 
-    def wake(self, provider: str, spacing_seconds: float) -> int:
-        self.woken.append((provider, spacing_seconds))
+    def wake(self, provider: str, spacing_seconds: float, limit: int) -> int:
+        self.woken.append((provider, spacing_seconds, limit))
         return 3
 
 
@@ -193,11 +194,11 @@ def test_a_recovered_provider_releases_the_records_waiting_for_it_at_its_pace() 
         service.clean(region_for, "p", PLENTY)
     # When Novita works again
     service.clean(region_for, "p", PLENTY)
-    # Then the waiting records are released, 60/10 rpm x 1.03 s apart
-    assert room.woken == [("novita", 6.18)]
-    # And a healthy provider's next success releases nothing more
+    # Then a minute's worth of the waiting records (10 at 10 a minute) is released, 6.18 s apart
+    assert room.woken == [("novita", 6.18, 10)]
+    # And a healthy provider's next success releases nothing more (the schedule releases the rest)
     service.clean(region_for, "p", PLENTY)
-    assert room.woken == [("novita", 6.18)]
+    assert room.woken == [("novita", 6.18, 10)]
 
 
 def test_the_first_provider_leaves_time_for_the_ones_after_it() -> None:
@@ -227,11 +228,78 @@ def test_a_send_slot_wait_is_the_records_wait_not_a_failover() -> None:
     assert clipdrop.calls == []
 
 
-def test_an_order_given_per_pair_is_followed() -> None:
-    novita, clipdrop = Provider("novita"), Provider("clipdrop", CLIPDROP)
-    answered = failover(novita, clipdrop)[0].clean(region_for, "p", PLENTY, order=("clipdrop", "novita"))
-    assert answered.answer.provider == "clipdrop"
+def test_a_pair_cleaned_by_the_first_provider_takes_no_lease_of_the_next() -> None:
+    # Given Novita healthy (first) and Clipdrop's circuit open, its cool-down over
+    clock = Clock()
+    novita, clipdrop = Provider("novita"), Provider("clipdrop", CLIPDROP, script=[down("clipdrop")])
+    service, circuits = failover(clipdrop, novita, threshold=1, clock=clock)
+    service.clean(region_for, "p", PLENTY)
+    order_first_novita = Failover([novita, clipdrop], circuits)
+    clock.now += 30
+    # When Novita cleans a pair
+    order_first_novita.clean(region_for, "p", PLENTY)
+    # Then Clipdrop's probe is still free for the schedule
+    assert circuits.admit("clipdrop").admission is Admission.PROBE
+
+
+def test_a_region_one_provider_cannot_take_goes_to_the_next() -> None:
+    # Given a plan Novita's limits refuse (an image over its 16 MP with HD_STRATEGY=original)
+    novita, iopaint = Provider("novita"), Provider("iopaint", IOPAINT)
+
+    def planned(limits: ProviderLimits) -> Region:
+        if limits.max_pixels is not None:
+            raise PermanentError(ErrorCode.IMAGE_TOO_LARGE, "over the provider's limit of 16000000")
+        return region_for(limits)
+
+    answered = failover(novita, iopaint)[0].clean(planned, "p", PLENTY)
+    # Then IOPaint (no limit of its own) cleans it, and Novita was never called
+    assert answered.answer.provider == "iopaint"
     assert novita.calls == []
+
+
+def test_a_region_no_provider_can_take_is_reported() -> None:
+    novita, clipdrop = Provider("novita"), Provider("clipdrop", CLIPDROP)
+
+    def planned(limits: ProviderLimits) -> Region:
+        raise PermanentError(ErrorCode.IMAGE_TOO_LARGE, "over the provider's limit")
+
+    with pytest.raises(PermanentError) as refused:
+        failover(novita, clipdrop)[0].clean(planned, "p", PLENTY)
+    assert refused.value.code is ErrorCode.IMAGE_TOO_LARGE
+
+
+class BrokenStore(MemoryCircuitStore):
+    """A state table that refuses writes (throttled beyond the SDK's retries)."""
+
+    def write(self, provider: str, state: CircuitState) -> bool:
+        raise TransientError(ErrorCode.STATE_UNAVAILABLE, "the circuit of novita failed")
+
+
+def test_a_paid_answer_survives_a_state_table_that_fails_afterwards() -> None:
+    # Given Novita failed once (so the success must be written), and the table now refusing writes
+    novita = Provider("novita", script=[down("novita")])
+    store = BrokenStore()
+    service = Failover([novita], Circuits(store, CircuitPolicy()))
+    with pytest.raises(Deferred):
+        service.clean(region_for, "p", PLENTY)
+    # When the next pair is answered
+    answered = service.clean(region_for, "p", PLENTY)
+    # Then the paid answer is returned all the same (the circuit catches up later)
+    assert answered.answer.provider == "novita"
+
+
+def test_a_provider_that_answers_a_probing_pair_with_a_refusal_recovers_and_releases_its_records() -> None:
+    room, clock = Room(), Clock()
+    refused = PermanentError(ErrorCode.API_REJECTED, "novita refused the request with 400 INVALID_IMAGE")
+    novita = Provider("novita", script=[down("novita"), refused])
+    service, circuits = failover(novita, threshold=1, room=room, clock=clock)
+    with pytest.raises(Deferred):
+        service.clean(region_for, "p", PLENTY)
+    clock.now += 30
+    with pytest.raises(PermanentError):
+        service.clean(region_for, "p", PLENTY)
+    assert circuits.admit("novita").admission is Admission.CALL
+    assert room.woken == [("novita", 6.18, 10)]
 
 
 # ---------------------------------------------------------------- the schedule's probes
@@ -257,7 +325,10 @@ def test_the_schedule_probes_an_open_circuit_and_a_success_releases_its_records(
     assert found == {"novita": "recovered"}
     probe = novita.calls[-1]
     assert (probe.pair_id, probe.image_format) == ("circuit-probe", "png")
-    assert room.woken == [("novita", 6.18)]
+    assert room.woken == [("novita", 6.18, 10)]
+    # And each later tick, while the provider works, releases the next minute's worth
+    service.probe_due(PLENTY)
+    assert room.woken == [("novita", 6.18, 10), ("novita", 6.18, 10)]
 
 
 def test_a_failed_probe_leaves_the_circuit_open_for_longer() -> None:

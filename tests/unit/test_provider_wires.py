@@ -128,7 +128,6 @@ def test_iopaint_takes_a_bearer_token_only_when_the_secret_has_one() -> None:
     wire = IopaintWire("u")
     assert wire.credentials(None) == {}
     assert wire.credentials("proxy_token") == {"Authorization": "Bearer proxy_token"}
-    assert wire.requires_key is False
 
 
 @pytest.mark.parametrize(

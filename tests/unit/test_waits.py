@@ -83,7 +83,7 @@ class Room:
     def register(self, record: WaitingRecord) -> None:
         self.records.append(record)
 
-    def wake(self, provider: str, spacing_seconds: float) -> int:
+    def wake(self, provider: str, spacing_seconds: float, limit: int) -> int:
         return 0
 
 

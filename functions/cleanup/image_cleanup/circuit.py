@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from .errors import ErrorCode, TransientError
-from .observability import Metric, logger, provider_count, provider_gauge
+from .observability import Metric, logger, provider_count, provider_seconds
 from .ports import CircuitState, CircuitStore
 
 MAX_WRITE_CONFLICTS = 8
@@ -52,16 +52,20 @@ class CircuitPolicy:
             min(self.max_cooldown_seconds, self.cooldown_seconds * 2.0 ** min(max(0, trips - 1), 30))
         )
 
-    def admit(self, state: CircuitState, now: float) -> tuple[Admission, float, CircuitState | None]:
+    def admit(
+        self, state: CircuitState, now: float, lease_seconds: float | None = None
+    ) -> tuple[Admission, float, CircuitState | None]:
         """May a call go now? The admission, the wait when it may not, and the state to write when
-        this caller takes the probe lease."""
+        this caller takes the probe lease (for ``lease_seconds``: the caller's time left, so that no
+        other execution probes while it may still be probing)."""
         if state.opened_at is None:
             return Admission.CALL, 0.0, None
         if now < state.retry_at:
             return Admission.WAIT, state.retry_at - now, None
         if now < state.probe_until:
             return Admission.WAIT, state.probe_until - now, None
-        leased = replace(state, probe_until=now + self.probe_lease_seconds, version=state.version + 1)
+        lease = self.probe_lease_seconds if lease_seconds is None else max(1.0, lease_seconds)
+        leased = replace(state, probe_until=now + lease, version=state.version + 1)
         return Admission.PROBE, 0.0, leased
 
     def after_success(self, state: CircuitState) -> CircuitState | None:
@@ -101,6 +105,7 @@ class Entry:
     admission: Admission
     wait_seconds: float = 0.0
     open_seconds: float = 0.0  # how long the circuit has been open (0: closed)
+    healthy: bool = False  # closed, and its last call worked
 
 
 class Circuits:
@@ -113,16 +118,17 @@ class Circuits:
         self._policy = policy
         self._clock = clock
 
-    def admit(self, provider: str) -> Entry:
+    def admit(self, provider: str, lease_seconds: float | None = None) -> Entry:
         """Whether ``provider`` may be called now; takes the probe lease when it is this caller's."""
         for _ in range(MAX_WRITE_CONFLICTS):
             state = self._store.read(provider)
             now = self._clock()
-            admission, wait, leased = self._policy.admit(state, now)
+            admission, wait, leased = self._policy.admit(state, now, lease_seconds)
             open_seconds = 0.0 if state.opened_at is None else max(0.0, now - state.opened_at)
             if leased is None or self._store.write(provider, leased):
-                provider_gauge(Metric.CIRCUIT_OPEN_SECONDS, provider, round(open_seconds, 1))
-                return Entry(provider, admission, wait, open_seconds)
+                provider_seconds(Metric.CIRCUIT_OPEN_SECONDS, provider, round(open_seconds, 1))
+                healthy = state.opened_at is None and state.failures == 0
+                return Entry(provider, admission, wait, open_seconds, healthy)
         raise _contended(provider)
 
     def succeeded(self, entry: Entry) -> bool:

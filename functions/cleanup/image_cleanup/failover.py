@@ -4,24 +4,30 @@ A pair goes to the first listed provider whose circuit admits a call (``circuit`
 planned for that provider's limits. When the provider cannot clean now (``ProviderUnavailable``: 5xx,
 timeouts, a 429 beyond the time left, a refused key, no credits), the pair moves to the next one **in
 the same invocation**, keeping enough of the invocation for it (``fallback_seconds`` per provider still
-to try). A refusal of the input itself (a PermanentError) is never failed over: every provider would
-refuse it too, and it is reported. When no listed provider can take the pair now, the record waits in
+to try). A refusal of the input by a provider that answered (a 400) is never failed over: every
+provider would refuse it too, and it is reported; a region our planning cannot fit into one provider's
+limits goes to the next provider. When no listed provider can take the pair now, the record waits in
 the queue (``Deferred(PROVIDERS_UNAVAILABLE)``) instead of failing: an outage is a wait.
 
 A provider that works again after failing (a probe closed its circuit) releases the records waiting
-out its outage (``ports.WaitingRoom``), paced at its request budget. A circuit is probed by the first
-pair that comes after its cool-down, and, so that recovery never waits for a record to come back, by
-``probe_due`` (the function's schedule, every minute) with a small synthetic request.
+out its outage (``ports.WaitingRoom``): a minute's worth of its request budget at once, the next
+minute's at the schedule's next tick, so that a provider that fails again costs the records still
+waiting nothing. A circuit is probed by the first pair that comes after its cool-down, and, so that
+recovery never waits for a record to come back, by ``probe_due`` (the function's schedule, every
+minute) with a small synthetic request. The circuits' bookkeeping never fails a pair: the answer is
+paid for by then.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .circuit import Admission, CircuitPolicy, Circuits, Entry, MemoryCircuitStore
 from .deadline import Deadline
-from .errors import Deferred, ErrorCode, PermanentError, ProviderUnavailable, TransientError
+from .errors import CleanupError, Deferred, ErrorCode, PermanentError, ProviderUnavailable, TransientError
 from .imaging.hd_strategy import Region
 from .imaging.limits import ProviderLimits
 from .imaging.probe import probe_images
@@ -29,6 +35,11 @@ from .observability import Metric, count, logger, provider_count
 from .ports import Cleaner, CleanupAnswer, CleanupRequest, NoWaitingRoom, WaitingRoom
 
 RegionFor = Callable[[ProviderLimits], Region]
+T = TypeVar("T")
+# Records released per recovery, and per minute after it: a minute of the provider's budget, at least
+# this many (a provider that fails again burns a receive of only these), or this many when unpaced.
+WAKE_MINIMUM = 10
+WAKE_UNPACED = 100
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class Answered:
 
 
 class Failover:
-    """Cleans a pair with the first of ``order`` that can."""
+    """Cleans a pair with the first provider, in order of preference, that can."""
 
     def __init__(
         self,
@@ -67,60 +78,79 @@ class Failover:
         self._spacing = dict(spacing_seconds or {})
         self._fallback = fallback_seconds
 
-    def clean(
-        self,
-        region_for: RegionFor,
-        pair_id: str,
-        deadline: Deadline,
-        order: Sequence[str] | None = None,
-    ) -> Answered:
-        """The first answer a provider of ``order`` gives; Deferred when none can clean now."""
-        names = tuple(order or self.order)
-        entries = [self._circuits.admit(name) for name in names]
-        ready = [entry for entry in entries if entry.admission is not Admission.WAIT]
-        count(Metric.CIRCUITS_ALL_OPEN, 0 if ready else 1)
-        waits = [entry.wait_seconds for entry in entries if entry.admission is Admission.WAIT]
+    def clean(self, region_for: RegionFor, pair_id: str, deadline: Deadline) -> Answered:
+        """The first answer a provider gives; Deferred when none can clean now.
+
+        Providers are admitted one at a time, in order, and only until one answers: a provider that
+        is not called never has its probe lease taken."""
+        waits: list[float] = []
         tried: list[Attempt] = []
-        for position, entry in enumerate(ready):
-            cleaner = self._cleaners[entry.provider]
+        refused: list[PermanentError] = []
+        open_circuits: list[str] = []
+        for position, name in enumerate(self.order):
+            entry = self._circuits.admit(name, lease_seconds=deadline.remaining())
+            if entry.admission is Admission.WAIT:
+                open_circuits.append(name)
+                waits.append(entry.wait_seconds)
+                continue
+            cleaner = self._cleaners[name]
+            try:
+                # Planned for this provider's limits: one may refuse what another takes (the whole
+                # 20 MP image of HD_STRATEGY=original, say, goes to IOPaint, not to Novita).
+                region = region_for(cleaner.limits)
+            except PermanentError as too_much:
+                self._release(entry)
+                refused.append(too_much)
+                continue
             # Keep time for the providers after this one, but never take this one's own below it.
-            later = self._fallback * (len(ready) - position - 1)
+            later = self._fallback * (len(self.order) - position - 1)
             share = deadline.keeping(min(later, max(0.0, deadline.remaining() - self._fallback)))
             try:
-                region = region_for(cleaner.limits)
                 answer = cleaner.clean(_request(region, pair_id), share)
             except ProviderUnavailable as unavailable:
                 self._unavailable(entry, unavailable)
-                tried.append(Attempt(entry.provider, unavailable.code.value))
+                tried.append(Attempt(name, unavailable.code.value))
                 waits.append(unavailable.retry_after or 0.0)
                 continue
             except PermanentError:
-                # The provider works; the input is at fault, for every provider alike.
-                self._circuits.succeeded(entry)
+                # The provider answered: it works, and the input is at fault, for every provider alike.
+                self._settle(entry)
                 raise
             except TransientError as exc:
-                self._circuits.released(entry)
+                self._release(entry)
                 if exc.code is ErrorCode.DEADLINE_EXCEEDED and not isinstance(exc, Deferred):
-                    raise self._out_of_time(names, tried, waits, pair_id) from exc
+                    raise self._out_of_time(tried, open_circuits, waits, pair_id) from exc
                 raise
-            self._answered(entry)
+            self._settle(entry)
+            count(Metric.CIRCUITS_ALL_OPEN, 0)
             if tried:
                 count(Metric.PAIRS_FAILED_OVER)
             return Answered(answer, region, tuple(tried))
-        raise _no_provider(names, entries, tried, min(waits, default=0.0), pair_id)
+        count(Metric.CIRCUITS_ALL_OPEN, 1 if len(open_circuits) == len(self.order) else 0)
+        if refused and not tried and not open_circuits:
+            raise refused[0]  # no provider, of those that are up, takes this image as it is
+        raise self._no_provider(tried, open_circuits, min(waits, default=0.0), pair_id)
 
     def probe_due(self, deadline: Deadline) -> dict[str, str]:
-        """Probe each provider whose circuit is open and due for a probe, with the synthetic request;
-        returns what each probe found (``recovered``, or the code of why not)."""
+        """The schedule's tick: probe each provider whose circuit is open and due with the synthetic
+        request (one attempt, outside its request budget), and release the next records waiting for
+        each provider that works; returns what each probe found (``recovered``, or why not)."""
         found: dict[str, str] = {}
         image, mask = probe_images()
         probe = CleanupRequest(image=image, mask=mask, pair_id="circuit-probe")
-        entries = [self._circuits.admit(name) for name in self.order]
-        # The alarms' series stay fed while every record waits and none comes back.
-        count(Metric.CIRCUITS_ALL_OPEN, 0 if any(e.admission is Admission.CALL for e in entries) else 1)
-        for entry in entries:
-            name = entry.provider
-            if entry.admission is not Admission.PROBE:
+        working = False
+        for name in self.order:
+            try:
+                entry = self._circuits.admit(name, lease_seconds=deadline.remaining())
+            except CleanupError as exc:
+                found[name] = exc.code.value  # the state table: the next tick looks again
+                continue
+            if entry.admission is Admission.CALL:
+                working = True
+                if entry.healthy:
+                    self._wake(name)  # what a recovery did not release at once, a slice a minute
+                continue
+            if entry.admission is Admission.WAIT:
                 continue
             provider_count(Metric.PROBES_SENT, name)
             try:
@@ -132,44 +162,79 @@ class Failover:
             except PermanentError:
                 pass  # the provider answered: it works, only our synthetic request displeased it
             except TransientError as exc:
-                self._circuits.released(entry)
+                self._release(entry)
                 found[name] = exc.code.value
                 continue
-            self._answered(entry)
+            self._settle(entry)
+            working = True
             found[name] = "recovered"
+        # The alarms' series stay fed while every record waits and none comes back.
+        count(Metric.CIRCUITS_ALL_OPEN, 0 if working else 1)
         return found
 
+    # -- the circuits' bookkeeping: never allowed to fail a pair whose answer is paid for ---------
     def _unavailable(self, entry: Entry, unavailable: ProviderUnavailable) -> None:
         logger.warning(
             "provider unavailable; the pair moves on to the next provider",
             extra={"provider": entry.provider, "error": unavailable.code.value},
         )
         if unavailable.trips_circuit:
-            self._circuits.failed(entry)
+            self._best_effort(lambda: self._circuits.failed(entry))
         elif entry.admission is Admission.PROBE:
-            # A 429 to a probe: the provider is up, only busy.
-            self._circuits.succeeded(entry)
+            self._settle(entry)  # a 429 to a probe: the provider is up, only busy
 
-    def _answered(self, entry: Entry) -> None:
-        if self._circuits.succeeded(entry):
-            woken = self._room.wake(entry.provider, self._spacing.get(entry.provider, 0.0))
-            if woken:
-                logger.info(
-                    "provider recovered: waiting records released",
-                    extra={"provider": entry.provider, "records": woken},
-                )
+    def _settle(self, entry: Entry) -> None:
+        """The provider answered: its circuit closes; if it had been failing, the records waiting for
+        it start coming back."""
+        recovered = self._best_effort(lambda: self._circuits.succeeded(entry))
+        if recovered:
+            self._wake(entry.provider)
+
+    def _release(self, entry: Entry) -> None:
+        self._best_effort(lambda: self._circuits.released(entry))
+
+    def _wake(self, provider: str) -> None:
+        """Release a minute's worth (at the provider's budget) of the records waiting for it."""
+        spacing = self._spacing.get(provider, 0.0)
+        limit = max(WAKE_MINIMUM, math.ceil(60.0 / spacing)) if spacing > 0 else WAKE_UNPACED
+        woken = self._best_effort(lambda: self._room.wake(provider, spacing, limit))
+        if woken:
+            logger.info(
+                "provider recovered: waiting records released", extra={"provider": provider, "records": woken}
+            )
+
+    @staticmethod
+    def _best_effort(action: Callable[[], T]) -> T | None:
+        try:
+            return action()
+        except CleanupError as exc:
+            logger.warning("circuit bookkeeping failed; it catches up later", extra={"error": exc.code.value})
+            return None
 
     def _out_of_time(
-        self, names: tuple[str, ...], tried: list[Attempt], waits: list[float], pair_id: str
+        self, tried: list[Attempt], open_circuits: list[str], waits: list[float], pair_id: str
     ) -> Deferred:
         if tried:
-            return _no_provider(names, [], tried, min(waits, default=0.0), pair_id)
+            return self._no_provider(tried, open_circuits, min(waits, default=0.0), pair_id)
         # Nothing failed: this invocation ran out of time before the call (a long batch). The record
         # comes back at once for an invocation of its own.
         return Deferred(
             ErrorCode.DEADLINE_EXCEEDED,
             "not enough time left in this invocation for a call; the record comes back at once",
             wait_seconds=0.0,
+        )
+
+    def _no_provider(
+        self, tried: list[Attempt], open_circuits: list[str], wait: float, pair_id: str
+    ) -> Deferred:
+        states = [f"{name}: circuit open" for name in open_circuits]
+        states += [f"{attempt.provider}: {attempt.error}" for attempt in tried]
+        return Deferred(
+            ErrorCode.PROVIDERS_UNAVAILABLE,
+            f"no provider can clean the pair now ({'; '.join(states)}); the record waits in the queue",
+            wait_seconds=wait,
+            providers=self.order,
+            pair_id=pair_id,
         )
 
 
@@ -180,19 +245,5 @@ def _request(region: Region, pair_id: str) -> CleanupRequest:
         mask=payload.mask,
         image_format=payload.image_format,
         answer_format=region.answer_type,
-        pair_id=pair_id,
-    )
-
-
-def _no_provider(
-    names: tuple[str, ...], entries: list[Entry], tried: list[Attempt], wait: float, pair_id: str
-) -> Deferred:
-    states = [f"{entry.provider}: circuit open" for entry in entries if entry.admission is Admission.WAIT]
-    states += [f"{attempt.provider}: {attempt.error}" for attempt in tried]
-    return Deferred(
-        ErrorCode.PROVIDERS_UNAVAILABLE,
-        f"no provider can clean the pair now ({'; '.join(states)}); the record waits in the queue",
-        wait_seconds=wait,
-        providers=names,
         pair_id=pair_id,
     )

@@ -142,6 +142,11 @@ def provider_gauge(metric: Metric, provider: str, value: float, unit: MetricUnit
     _dimensioned(metric, unit, value, "provider", provider)
 
 
+def provider_seconds(metric: Metric, provider: str, value: float) -> None:
+    """A duration of this ``provider`` alone (how long its circuit has been open)."""
+    _dimensioned(metric, MetricUnit.Seconds, value, "provider", provider)
+
+
 def _dimensioned(metric: Metric, unit: MetricUnit, value: float, dimension: str, label: str) -> None:
     """One metric with a second dimension besides ``service``, in its own EMF blob."""
     with single_metric(

@@ -218,10 +218,11 @@ class WaitingRoom(Protocol):
 
     def register(self, record: WaitingRecord) -> None: ...
 
-    def wake(self, provider: str, spacing_seconds: float) -> int:
-        """Make the records waiting for ``provider`` visible again, one per pair ``spacing_seconds``
-        apart (the provider's request budget), a pair's other notification after them all (it will
-        find its pair cleaned); returns how many were released."""
+    def wake(self, provider: str, spacing_seconds: float, limit: int) -> int:
+        """Make the records waiting for ``provider`` visible again, those of the ``limit`` pairs that
+        have waited longest, one per pair ``spacing_seconds`` apart (the provider's request budget),
+        a pair's other notification after them (it will find its pair cleaned); returns how many were
+        released. The rest wait for the next wake."""
         ...
 
 
@@ -290,5 +291,5 @@ class NoWaitingRoom:
     def register(self, record: WaitingRecord) -> None:
         return None
 
-    def wake(self, provider: str, spacing_seconds: float) -> int:
+    def wake(self, provider: str, spacing_seconds: float, limit: int) -> int:
         return 0

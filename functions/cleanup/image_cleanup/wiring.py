@@ -3,7 +3,6 @@ environment and reused by every invocation it serves."""
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,7 @@ from botocore.config import Config
 
 from .aws.circuit_table import DynamoDbCircuitStore
 from .aws.eventbridge import EventBridgePublisher
-from .aws.rate_limiter import SAFETY_FACTOR, DynamoDbSlotScheduler
+from .aws.rate_limiter import DynamoDbSlotScheduler, interval_ms
 from .aws.s3_storage import S3Storage
 from .aws.secrets import SecretsManagerKeyProvider
 from .aws.sqs_visibility import SqsDeferrer
@@ -72,7 +71,7 @@ def wire_for(provider: str, settings: Settings) -> Wire:
 def spacing_seconds(settings: Settings, provider: str) -> float:
     """Seconds between two calls at the provider's request budget (0: no budget)."""
     per_minute = settings.requests_per_minute(provider)
-    return 0.0 if per_minute <= 0 else math.ceil(60_000 * SAFETY_FACTOR / per_minute) / 1000.0
+    return 0.0 if per_minute <= 0 else interval_ms(per_minute) / 1000.0
 
 
 def build_function(settings: Settings) -> Function:

@@ -79,7 +79,7 @@ def test_records_waiting_for_a_provider_are_released_when_it_recovers(env: Env) 
     assert entries(env) == 12
     assert visible(env) == []
     # When Novita recovers (no request budget: no spacing)
-    released = room(env).wake("novita", 0.0)
+    released = room(env).wake("novita", 0.0, 100)
     # Then every one of them is visible again at once, and the room is empty
     assert released == 12
     assert len(visible(env, wait=1.0)) == 12
@@ -92,7 +92,7 @@ def test_records_are_released_at_the_providers_pace(env: Env) -> None:
     for record in waiting(env, 3):
         room(env).register(record)
     # When it recovers
-    room(env).wake("novita", 2.0)
+    room(env).wake("novita", 2.0, 100)
     # Then one comes back at once, the next ones 2 s apart
     assert len(visible(env)) == 1
     assert len(visible(env, wait=2.5)) == 1
@@ -104,7 +104,7 @@ def test_only_the_records_waiting_for_the_recovered_provider_are_released(env: E
     novita_only = waiting(env, 1, ("novita",))
     for record in [*novita, *clipdrop, *novita_only]:
         room(env).register(record)
-    assert room(env).wake("clipdrop", 0.0) == 2
+    assert room(env).wake("clipdrop", 0.0, 100) == 2
     assert entries(env) == 3
 
 
@@ -117,7 +117,7 @@ def test_a_record_received_again_since_is_forgotten(env: Env, aws: StrictMotoSer
     )
     (again,) = role_client("sqs").receive_message(QueueUrl=env.created.queue_url)["Messages"]
     # When its provider recovers
-    released = room(env).wake("novita", 0.0)
+    released = room(env).wake("novita", 0.0, 100)
     # Then the entry is gone, and the record is released at most once: SQS refuses the stale handle
     # or, on a standard queue, may still honour it ("you might sometimes succeed in using an older
     # receipt handle", SQS Knowledge Center): the pair's idempotency absorbs that extra delivery
@@ -156,7 +156,7 @@ def test_a_failing_table_never_fails_the_record(env: Env) -> None:
     )
     (record,) = waiting(env, 1)
     broken.register(record)
-    assert broken.wake("novita", 0.0) == 0
+    assert broken.wake("novita", 0.0, 100) == 0
     assert Metric.WAITS_NOT_REGISTERED.value in metrics.metric_set
 
 
@@ -170,7 +170,7 @@ def test_a_pairs_second_notification_comes_back_after_every_pair_has_had_its_tur
         room(env).register(record)
     p1 = {same[0].message_id, same[1].message_id}
     # When the provider recovers
-    assert room(env).wake("novita", 2.0) == 3
+    assert room(env).wake("novita", 2.0, 100) == 3
     # Then one notification of p-1 comes back at once, p-2's 2 s later, p-1's other one after both (5 s)
     first = [message["MessageId"] for message in visible(env)]
     second = [message["MessageId"] for message in visible(env, wait=2.6)]
@@ -179,3 +179,23 @@ def test_a_pairs_second_notification_comes_back_after_every_pair_has_had_its_tur
     assert first[0] in p1
     assert second == [same[2].message_id]
     assert third == list(p1 - set(first))
+
+
+def test_a_wake_releases_the_pairs_that_waited_longest_and_leaves_the_rest_for_the_next(env: Env) -> None:
+    # Given 12 records waiting, registered one after the other
+    records = waiting(env, 12)
+    clock = [1_000_000.0]
+    registering = DynamoDbWaitingRoom(
+        role_client("dynamodb"), lambda: role_client("sqs"), env.names.state_table, clock=lambda: clock[0]
+    )
+    for record in records:
+        registering.register(record)
+        clock[0] += 1
+    # When the provider recovers with room for 5 (a minute of its budget)
+    first = room(env).wake("novita", 0.0, 5)
+    # Then the 5 that waited longest come back now; the others stay for the next wake
+    assert first == 5
+    assert {message["MessageId"] for message in visible(env, wait=1.0)} == {r.message_id for r in records[:5]}
+    assert entries(env) == 7
+    assert room(env).wake("novita", 0.0, 5) == 5
+    assert entries(env) == 2

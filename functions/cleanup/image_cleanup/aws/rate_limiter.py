@@ -32,6 +32,11 @@ SAFETY_FACTOR = 1.03
 MAX_CONFLICT_RETRIES = 8
 
 
+def interval_ms(requests_per_minute: int) -> int:
+    """Milliseconds between two send slots at ``requests_per_minute``."""
+    return math.ceil(60_000 * SAFETY_FACTOR / requests_per_minute)
+
+
 def schedule_id(provider: str) -> str:
     """The state table item holding ``provider``'s next free slot."""
     return _SCHEDULE_IDS.get(provider, f"rate-limiter#{provider}")
@@ -56,7 +61,7 @@ class DynamoDbSlotScheduler:
         self._table = table
         self._provider = provider
         self._schedule = schedule_id(provider)
-        self._interval_ms = math.ceil(60_000 * SAFETY_FACTOR / requests_per_minute)
+        self._interval_ms = interval_ms(requests_per_minute)
         self._ticket_ttl = ticket_ttl_seconds
         self._clock = clock
         self._sleep = sleep

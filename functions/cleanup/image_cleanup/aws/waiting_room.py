@@ -4,11 +4,13 @@ provider works again, in the state table.
 A record that no provider can take waits in the queue for a time that grows with the outage (``waits``),
 up to nearly 12 hours. So that it does not sit out the rest of that wait after the provider has
 recovered, its receipt handle is kept here; the execution whose call finds the provider working again
-makes every record waiting for it visible (``ChangeMessageVisibility``), spaced at the provider's request
-budget so that they do not all arrive at once.
+makes the records waiting for it visible (``ChangeMessageVisibility``): those of a minute's worth of
+its request budget at once, one per pair spaced at that budget (a pair's other notification after
+them), the next minute's at the schedule's next tick, so that a provider that fails again costs the
+records still waiting no receive.
 
 The handles live in ``SHARDS`` items (``waiting-room#<n>``, a map ``records`` of message id → queue,
-handle, providers, time), each holding at most ``MAX_PER_SHARD`` (a receipt handle is at most 1,024
+handle, providers, pair, time), each holding at most ``MAX_PER_SHARD`` (a receipt handle is at most 1,024
 characters, SQS Developer Guide, "Amazon SQS queue and message identifiers": 300 of them stay well under
 DynamoDB's 400 KB item). A record registered again replaces its old handle. Beyond that capacity a
 record is not registered (counted as ``WaitsNotRegistered``) and simply comes back on its own schedule.
@@ -135,18 +137,24 @@ class DynamoDbWaitingRoom:
         return bool(stale)
 
     @tracer.capture_method(capture_response=False)
-    def wake(self, provider: str, spacing_seconds: float) -> int:
+    def wake(self, provider: str, spacing_seconds: float, limit: int) -> int:
         released = 0
         try:
+            waiting: list[tuple[str, str, dict[str, Any]]] = []
             for number in range(SHARDS):
                 shard = f"waiting-room#{number}"
-                waiting = [
-                    (message, entry)
+                waiting += [
+                    (shard, message, entry)
                     for message, entry in self._records(shard).items()
                     if provider in entry.get("p", {}).get("SS", [])
                 ]
-                released += self._release(waiting, released, spacing_seconds)
-                self._remove(shard, [message for message, _ in waiting])
+            chosen = _paced(waiting, spacing_seconds, limit)
+            by_shard: dict[str, list[str]] = {}
+            for shard, message, _, _ in chosen:
+                by_shard.setdefault(shard, []).append(message)
+            for shard, messages in by_shard.items():
+                self._remove(shard, messages)
+            released = self._release([(entry, delay) for _, _, entry, delay in chosen])
         except (ClientError, BotoCoreError) as exc:
             logger.warning(
                 "the waiting room could not release every record", extra={"error": type(exc).__name__}
@@ -155,14 +163,12 @@ class DynamoDbWaitingRoom:
             count(Metric.RECORDS_WOKEN, released)
         return released
 
-    def _release(self, waiting: list[tuple[str, dict[str, Any]]], already: int, spacing: float) -> int:
-        """Make the records visible, the n-th one ``n x spacing`` seconds from now."""
+    def _release(self, paced: list[tuple[dict[str, Any], int]]) -> int:
+        """Set each record's visibility to its delay (ten to a batch); returns how many SQS accepted."""
         released = 0
-        for start in range(0, len(waiting), 10):
-            batch = waiting[start : start + 10]
+        for start in range(0, len(paced), 10):
             by_queue: dict[str, list[dict[str, Any]]] = {}
-            for offset, (_, entry) in enumerate(batch):
-                delay = min(MAX_WAIT_SECONDS, int((already + released + start + offset) * spacing))
+            for offset, (entry, delay) in enumerate(paced[start : start + 10]):
                 by_queue.setdefault(entry["q"]["S"], []).append(
                     {"Id": str(offset), "ReceiptHandle": entry["h"]["S"], "VisibilityTimeout": delay}
                 )
@@ -198,22 +204,32 @@ class DynamoDbWaitingRoom:
         return self._sqs
 
 
-def _paced(waiting: list[tuple[str, dict[str, Any]]], spacing: float) -> list[tuple[dict[str, Any], int]]:
-    """Each record with its delay: one record per pair ``spacing`` apart, at the provider's budget;
-    a pair's other waiting notification after them all, when its pair is cleaned."""
-    first: dict[str, dict[str, Any]] = {}
-    others: list[dict[str, Any]] = []
-    for message, entry in waiting:
+def _paced(
+    waiting: list[tuple[str, str, dict[str, Any]]], spacing: float, limit: int
+) -> list[tuple[str, str, dict[str, Any], int]]:
+    """The records to release now, each with its delay: of the ``limit`` pairs that have waited
+    longest, one record each, ``spacing`` apart (the provider's budget); their other notifications
+    after them all, when their pairs are cleaned."""
+    first: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    others: list[tuple[str, str, dict[str, Any]]] = []
+    for shard, message, entry in sorted(waiting, key=lambda found: _registered_at(found[2])):
         pair = entry.get("k", {}).get("S") or message
         if pair in first:
-            others.append(entry)
-        else:
-            first[pair] = entry
-    paced = [
-        (entry, min(MAX_WAIT_SECONDS, int(order * spacing))) for order, entry in enumerate(first.values())
+            others.append((shard, message, entry))
+        elif len(first) < limit:
+            first[pair] = (shard, message, entry)
+    chosen = [
+        (shard, message, entry, min(MAX_WAIT_SECONDS, int(order * spacing)))
+        for order, (shard, message, entry) in enumerate(first.values())
     ]
     after = min(MAX_WAIT_SECONDS, int(len(first) * spacing) + 1)
-    return paced + [(entry, after) for entry in others]
+    pairs = {entry.get("k", {}).get("S") or message for _, message, entry in first.values()}
+    chosen += [
+        (shard, message, entry, after)
+        for shard, message, entry in others
+        if (entry.get("k", {}).get("S") or message) in pairs
+    ]
+    return chosen
 
 
 def _registered_at(entry: dict[str, Any]) -> float:

@@ -33,7 +33,7 @@ from ..observability import (
 )
 from ..ports import CleanupAnswer, CleanupRequest, KeyProvider, Limiter, NoLimit
 from .retry_policy import Verdict, backoff_delay, parse_retry_after, transient_code
-from .transport import WireRequest, new_session, post, synthetic_reason
+from .transport import CLIENT_TIMEOUT, WireRequest, new_session, post, synthetic_reason
 from .wire import Wire
 
 _ERROR_METRICS = {
@@ -49,6 +49,9 @@ class CallTiming:
     reserve_seconds: float = 10.0  # kept for what follows the call: merge, encode, the result's PUT
     min_call_seconds: float = 2.0  # less than this left is not worth a call
     max_in_invocation_wait: float = 30.0  # longer waits are the queue's job: a sleeping Lambda is billed
+    # A provider that does not answer within this long is unhealthy; a timeout of an attempt that had
+    # less time (the end of a long batch) is ours, and does not count against its circuit.
+    healthy_answer_seconds: float = 30.0
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
 
@@ -111,7 +114,7 @@ class ProviderClient:
             # Every attempt spends the provider's quota, retries included: each takes a slot.
             if paced:
                 self._limiter.acquire(request.pair_id, self._affordable_wait(deadline))
-            response = self._post(sent, key, deadline)
+            response, budget = self._post(sent, key, deadline)
             status = response.status_code
             verdict, reason = self._wire.judge(response)
             reason = synthetic_reason(response) or reason
@@ -155,7 +158,10 @@ class ProviderClient:
                     code, f"{self.name} answered {status} {reason or ''}".strip(), provider=self.name
                 )
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            self._wait_before_retry(attempt, max_attempts, verdict, code, status, retry_after, deadline)
+            # A 429 is the provider's quota, not its health; a timeout we cut short is ours.
+            ours = reason == CLIENT_TIMEOUT and budget < self._timing.healthy_answer_seconds
+            trips = verdict is not Verdict.RATE_LIMITED and not ours
+            self._wait_before_retry(attempt, max_attempts, trips, code, status, retry_after, deadline)
 
     def _affordable_wait(self, deadline: Deadline) -> float:
         """How long this invocation can wait for a send slot and still make the call."""
@@ -168,7 +174,10 @@ class ProviderClient:
             ),
         )
 
-    def _post(self, sent: WireRequest, key: str | None, deadline: Deadline) -> requests.Response:
+    def _post(
+        self, sent: WireRequest, key: str | None, deadline: Deadline
+    ) -> tuple[requests.Response, float]:
+        """One attempt, and the seconds it was given."""
         budget = deadline.remaining() - self._timing.reserve_seconds
         if budget < self._timing.min_call_seconds:
             raise TransientError(
@@ -179,7 +188,7 @@ class ProviderClient:
         provider_count(Metric.API_CALLS, self.name)
         started = time.monotonic()
         try:
-            return post(self._session, self._wire.url, sent, self._wire.credentials(key), budget)
+            return post(self._session, self._wire.url, sent, self._wire.credentials(key), budget), budget
         finally:
             provider_ms(Metric.API_LATENCY, self.name, (time.monotonic() - started) * 1000.0)
 
@@ -187,15 +196,12 @@ class ProviderClient:
         self,
         attempt: int,
         max_attempts: int,
-        verdict: Verdict,
+        trips: bool,
         code: ErrorCode,
         status: int,
         retry_after: float | None,
         deadline: Deadline,
     ) -> None:
-        # A 429 is the provider's quota, not its health: it moves the pair on without counting
-        # against the provider's circuit.
-        trips = verdict is not Verdict.RATE_LIMITED
         if attempt >= max_attempts:
             raise ProviderUnavailable(
                 code,

@@ -20,8 +20,8 @@ from urllib3 import encode_multipart_formdata
 from ..errors import ErrorCode, PermanentError
 from ..imaging.limits import ProviderLimits
 from ..ports import CleanupRequest
-from .retry_policy import Verdict, common_verdict, sanitized_reason
-from .transport import WireRequest, json_document
+from .retry_policy import Verdict, error_reason, judge
+from .transport import WireRequest
 
 LIMITS = ProviderLimits(
     max_pixels=16_000_000,
@@ -35,7 +35,6 @@ _FILE_NAMES = {"png": ("image.png", "image/png"), "jpeg": ("image.jpg", "image/j
 class ClipdropWire:
     name = "clipdrop"
     limits = LIMITS
-    requires_key = True
 
     def __init__(self, url: str, *, mode: str = "fast") -> None:
         self.url = url
@@ -58,16 +57,7 @@ class ClipdropWire:
 
     def judge(self, response: requests.Response) -> tuple[Verdict, str | None]:
         status = response.status_code
-        document = json_document(response) if status >= 400 else None
-        reason = sanitized_reason(document.get("error")) if document else None
-        common = common_verdict(status)
-        if common is not None:
-            return common, reason
-        if status == 402:
-            return Verdict.BILLING, reason
-        if status in (400, 413, 415, 422):
-            return Verdict.PERMANENT, reason
-        return Verdict.MISCONFIGURED, reason
+        return judge(status, billing=status == 402), error_reason(response, "error")
 
     def decode(self, response: requests.Response) -> bytes:
         if not response.content:

@@ -21,8 +21,8 @@ import requests
 from ..errors import ErrorCode, PermanentError
 from ..imaging.limits import ProviderLimits
 from ..ports import CleanupRequest
-from .retry_policy import Verdict, common_verdict, sanitized_reason
-from .transport import WireRequest, json_document
+from .retry_policy import Verdict, error_reason, judge
+from .transport import WireRequest
 
 LIMITS = ProviderLimits(
     max_pixels=None,
@@ -35,7 +35,6 @@ LIMITS = ProviderLimits(
 class IopaintWire:
     name = "iopaint"
     limits = LIMITS
-    requires_key = False
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -56,15 +55,7 @@ class IopaintWire:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def judge(self, response: requests.Response) -> tuple[Verdict, str | None]:
-        status = response.status_code
-        document = json_document(response) if status >= 400 else None
-        reason = sanitized_reason(document.get("detail")) if document else None
-        common = common_verdict(status)
-        if common is not None:
-            return common, reason
-        if status in (400, 413, 415, 422):
-            return Verdict.PERMANENT, reason
-        return Verdict.MISCONFIGURED, reason
+        return judge(response.status_code), error_reason(response, "detail")
 
     def decode(self, response: requests.Response) -> bytes:
         if not response.content:

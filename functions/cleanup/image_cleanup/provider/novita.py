@@ -20,7 +20,7 @@ import requests
 from ..errors import ErrorCode, PermanentError
 from ..imaging.limits import ProviderLimits
 from ..ports import CleanupRequest
-from .retry_policy import Verdict, common_verdict, sanitized_reason
+from .retry_policy import Verdict, error_reason, judge
 from .transport import WireRequest, json_document
 
 LIMITS = ProviderLimits(
@@ -36,7 +36,6 @@ _BILLING_REASONS = frozenset({"BILLING_BALANCE_NOT_ENOUGH", "INSUFFICIENT_BALANC
 class NovitaWire:
     name = "novita"
     limits = LIMITS
-    requires_key = True
 
     def __init__(self, url: str, *, enterprise_plan: bool = False) -> None:
         self.url = url
@@ -68,18 +67,8 @@ class NovitaWire:
         return {"Authorization": f"Bearer {key}"}
 
     def judge(self, response: requests.Response) -> tuple[Verdict, str | None]:
-        status = response.status_code
-        document = json_document(response) if status >= 400 else None
-        reason = sanitized_reason(document.get("reason")) if document else None
-        common = common_verdict(status)
-        if common is not None:
-            return common, reason
-        if reason in _BILLING_REASONS:
-            return Verdict.BILLING, reason
-        if status in (400, 413, 415, 422):
-            return Verdict.PERMANENT, reason
-        # 402 and friends: the account or the endpoint, not the image.
-        return Verdict.MISCONFIGURED, reason
+        reason = error_reason(response, "reason")
+        return judge(response.status_code, billing=reason in _BILLING_REASONS), reason
 
     def decode(self, response: requests.Response) -> bytes:
         document = json_document(response)

@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
+import requests
+
 from ..errors import ErrorCode
+from .transport import json_document
 
 
 class Verdict(StrEnum):
@@ -38,6 +41,28 @@ def common_verdict(status: int) -> Verdict | None:
     if status in (404, 405):
         return Verdict.MISCONFIGURED
     return None
+
+
+def judge(status: int, *, billing: bool = False) -> Verdict:
+    """A provider's answer: the shared statuses first, then the provider's own word that its account
+    has no balance or credits (``billing``), then the statuses that blame the input; anything else is
+    our configuration, never the upload's fault."""
+    common = common_verdict(status)
+    if common is not None:
+        return common
+    if billing:
+        return Verdict.BILLING
+    if status in (400, 413, 415, 422):
+        return Verdict.PERMANENT
+    return Verdict.MISCONFIGURED
+
+
+def error_reason(response: requests.Response, field: str) -> str | None:
+    """The provider's reason in its error body's ``field``, as a short token (None for a success)."""
+    if response.status_code < 400:
+        return None
+    document = json_document(response)
+    return sanitized_reason(document.get(field)) if document else None
 
 
 def transient_code(verdict: Verdict, status: int) -> ErrorCode:

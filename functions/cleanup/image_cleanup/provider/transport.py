@@ -7,7 +7,6 @@ treats them like the provider's own; anything else that prevents sending is our 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from requests.adapters import HTTPAdapter
 from ..errors import ErrorCode, TransientError
 
 CONNECT_TIMEOUT = 3.05
+CLIENT_TIMEOUT = "CLIENT_TIMEOUT"
 MAX_READ_TIMEOUT = 120.0
 _SYNTHETIC = "x-cleanup-synthetic"
 
@@ -54,8 +54,13 @@ def post(
             url, data=request.body, headers={**request.headers, **credentials}, timeout=timeout
         )
     except requests.Timeout:
-        return _synthetic(504, "CLIENT_TIMEOUT")
-    except requests.ConnectionError:
+        return _synthetic(504, CLIENT_TIMEOUT)
+    except (
+        requests.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    ):
+        # The connection failed, or broke off in the middle of the answer: the provider's trouble.
         return _synthetic(503, "CONNECTION_ERROR")
     except requests.RequestException as exc:
         # Anything else (invalid header, bad URL...) is our configuration, and its message may quote
@@ -85,7 +90,3 @@ def json_document(response: requests.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return document if isinstance(document, dict) else None
-
-
-def json_body(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode("ascii")

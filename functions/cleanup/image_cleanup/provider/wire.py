@@ -25,9 +25,6 @@ class Wire(Protocol):
     @property
     def limits(self) -> ProviderLimits: ...
 
-    @property
-    def requires_key(self) -> bool: ...
-
     def encode(self, request: CleanupRequest) -> WireRequest:
         """The request's body and headers (built once per pair; every attempt resends them)."""
         ...
