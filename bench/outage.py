@@ -32,6 +32,7 @@ from typing import Any
 
 from image_cleanup.circuit import Admission, CircuitPolicy, Circuits, MemoryCircuitStore
 from image_cleanup.errors import Deferred, ErrorCode
+from image_cleanup.failover import WAKE_MINIMUM
 from image_cleanup.waits import WaitSchedule
 from local.stack_template import StackTemplate
 
@@ -105,6 +106,7 @@ class Simulation:
         self.circuits = Circuits(MemoryCircuitStore(), CircuitPolicy(), clock=lambda: self.now)
         self.next_slot = 0.0
         self.room: set[int] = set()
+        self.registered: dict[int, float] = {}  # when each record in the room started waiting
         self.tickets: dict[int, float] = {}  # send slots booked by pairs that could not wait for them
         self.records = [Record(pair=index // 2) for index in range(2 * pairs)]
         self.done_at: dict[int, float] = {}
@@ -148,6 +150,10 @@ class Simulation:
 
     def _tick(self) -> None:
         entry = self.circuits.admit("novita")
+        if entry.admission is Admission.CALL:
+            if entry.healthy:
+                self._wake()  # what a recovery did not release at once, a minute's worth a tick
+            return
         if entry.admission is not Admission.PROBE:
             return
         # The schedule's probe: one attempt, outside the request budget.
@@ -219,21 +225,33 @@ class Simulation:
         visibility = self.schedule.visibility(deferred, self.records[index].receives, self.rand.random)
         if register and deferred.code is ErrorCode.PROVIDERS_UNAVAILABLE:
             self.room.add(index)
+            self.registered[index] = self.now
         self._at(self.now + visibility, "receive", index)
 
     def _wake(self) -> None:
-        # As the waiting room does: one record per pair at the budget's pace, the other notifications
-        # of the pairs after them all.
-        waiting = [index for index in sorted(self.room) if not self.records[index].finished]
+        # As the waiting room does: of the pairs that have waited longest, a minute's worth at the
+        # budget's pace (at least WAKE_MINIMUM), one record each; their other notifications after them.
+        limit = max(WAKE_MINIMUM, math.ceil(60.0 / self.spacing))
+        waiting = sorted(
+            (index for index in self.room if not self.records[index].finished),
+            key=self.registered.__getitem__,
+        )
         first: dict[int, int] = {}
         for index in waiting:
-            first.setdefault(self.records[index].pair, index)
-        later = [index for index in waiting if first[self.records[index].pair] != index]
+            if len(first) < limit:
+                first.setdefault(self.records[index].pair, index)
+        chosen = set(first)
+        later = [
+            index
+            for index in waiting
+            if self.records[index].pair in chosen and first[self.records[index].pair] != index
+        ]
         for order, index in enumerate(first.values()):
             self._release(index, math.floor(order * self.spacing))
         for index in later:
             self._release(index, math.floor(len(first) * self.spacing) + 1)
-        self.room.clear()
+        self.room -= set(first.values()) | set(later)
+        self.room -= {index for index in self.room if self.records[index].finished}
 
     def _release(self, index: int, delay: float) -> None:
         self.records[index].generation += 1

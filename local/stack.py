@@ -177,14 +177,14 @@ class LocalStack:
         )
         self.poller.start()
         self._stop_schedulers()
-        for name, seconds in self.template.schedules().items():
+        for schedule in self.template.schedules():
             scheduler = Scheduler(
                 lambda_handler,
-                self._schedule_seconds or seconds,
-                f"arn:aws:events:{self.template.region}:{self.template.account}:rule/{self.names.stack}-{name}",
-                function_name=self.names.function,
-                function_timeout=float(self.template.function_timeout),
-                memory_mb=self.template.function_memory_mb,
+                self._schedule_seconds or schedule.seconds,
+                f"arn:aws:events:{self.template.region}:{self.template.account}:rule/{self.names.stack}-{schedule.event}",
+                function_name=schedule.function_name,
+                function_timeout=float(schedule.timeout_seconds),
+                memory_mb=schedule.memory_mb,
                 region=self.template.region,
             )
             scheduler.start()

@@ -95,6 +95,18 @@ class LocalResource:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """One EventBridge schedule of a function of the template, as the local scheduler plays it."""
+
+    event: str
+    function_logical_id: str
+    function_name: str
+    seconds: int
+    timeout_seconds: int
+    memory_mb: int
+
+
+@dataclass(frozen=True)
 class EventSource:
     """The function's SQS event source mapping, as the poller plays it."""
 
@@ -222,11 +234,11 @@ class StackTemplate:
             function=str(self.ref(FUNCTION)),
         )
 
-    # -- the function ------------------------------------------------------------------------------
-    def function_properties(self) -> dict[str, Any]:
-        """The function's properties with the template's Globals merged in, as SAM merges them."""
+    # -- the functions -----------------------------------------------------------------------------
+    def function_properties(self, logical_id: str = FUNCTION) -> dict[str, Any]:
+        """A function's properties with the template's Globals merged in, as SAM merges them."""
         merged: dict[str, Any] = dict(self.template.get("Globals", {}).get("Function", {}))
-        merged.update(self.resources[FUNCTION]["Properties"])
+        merged.update(self.resources[logical_id]["Properties"])
         return merged
 
     def function_environment(self) -> dict[str, str]:
@@ -260,15 +272,37 @@ class StackTemplate:
             in properties.get("FunctionResponseTypes", []),
         )
 
-    def schedules(self) -> dict[str, int]:
-        """The function's enabled schedules: seconds between two events, by event name."""
-        found: dict[str, int] = {}
-        for name, event in self.function_properties()["Events"].items():
-            if event["Type"] != "Schedule":
+    def schedules(self) -> list[Schedule]:
+        """The enabled schedules of every function of the template. The local stack runs them all in
+        one process with one environment and one role, so a scheduled function must run the cleanup
+        function's code (handler) under its role, with no environment of its own."""
+        cleanup = self.function_properties()
+        found: list[Schedule] = []
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] != "AWS::Serverless::Function":
                 continue
-            properties = self.resolver.resolve(event["Properties"])
-            if properties.get("Enabled", True) in (True, "true"):
-                found[name] = schedule_seconds(str(properties["Schedule"]))
+            properties = self.function_properties(logical_id)
+            for name, event in properties.get("Events", {}).items():
+                if event["Type"] != "Schedule":
+                    continue
+                for key in ("CodeUri", "Handler", "Role", "Environment"):
+                    if properties.get(key) != cleanup.get(key):
+                        raise TemplateError(
+                            f"{logical_id} differs from {FUNCTION} in {key}: the local stack cannot play it"
+                        )
+                event_properties = self.resolver.resolve(event["Properties"])
+                if event_properties.get("Enabled", True) not in (True, "true"):
+                    continue
+                found.append(
+                    Schedule(
+                        event=name,
+                        function_logical_id=logical_id,
+                        function_name=str(self.ref(logical_id)),
+                        seconds=schedule_seconds(str(event_properties["Schedule"])),
+                        timeout_seconds=int(self.resolver.resolve(properties["Timeout"])),
+                        memory_mb=int(self.resolver.resolve(properties["MemorySize"])),
+                    )
+                )
         return found
 
     # -- the execution role ------------------------------------------------------------------------

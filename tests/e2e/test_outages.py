@@ -27,6 +27,13 @@ def upload_pairs(stack: LocalStack, prefix: str, count: int) -> list[str]:
     return [f"{prefix}/{index}.png" for index in range(count)]
 
 
+def visible_records(stack: LocalStack) -> int:
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
 def log_lines(function_log: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in function_log.getvalue().splitlines() if line.startswith('{"level"')]
 
@@ -98,7 +105,9 @@ def test_waiting_records_come_back_as_soon_as_a_probe_finds_the_provider_working
     while not any(str(line.get("message")).startswith("circuit open") for line in log_lines(function_log)):
         assert time.monotonic() < deadline, [line.get("message") for line in log_lines(function_log)]
         time.sleep(0.2)
-    time.sleep(2)  # every record has now been sent back for its 120 s
+    # Every record has been sent back for its 120 s: none visible, no invocation running
+    assert stack.poller is not None
+    assert stack.poller.wait_until_idle(lambda: visible_records(stack) == 0, timeout=30)
     # When the provider works again
     novita.set_random_faults(0.0)
     # Then the schedule's probe finds it working and the records come back long before their wait ends

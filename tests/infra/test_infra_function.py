@@ -154,7 +154,7 @@ def test_function_memory_and_timeout_are_parameters_with_sound_defaults(
     assert resolve(template, function_properties["Timeout"]) >= 60
 
 
-@pytest.mark.parametrize("logical_id", ["CleanupFunction", "DependencyLayer"])
+@pytest.mark.parametrize("logical_id", ["CleanupFunction", "CircuitProbeFunction", "DependencyLayer"])
 def test_build_uses_makefiles(resources: dict[str, dict[str, Any]], logical_id: str) -> None:
     """Given sam build must need neither Docker nor a local runtime Python,
     when the build metadata is read,
@@ -166,7 +166,11 @@ def test_build_uses_makefiles(resources: dict[str, dict[str, Any]], logical_id: 
 
 @pytest.mark.parametrize(
     ("makefile", "target"),
-    [("layers/Makefile", "build-DependencyLayer"), ("functions/cleanup/Makefile", "build-CleanupFunction")],
+    [
+        ("layers/Makefile", "build-DependencyLayer"),
+        ("functions/cleanup/Makefile", "build-CleanupFunction"),
+        ("functions/cleanup/Makefile", "build-CircuitProbeFunction"),
+    ],
 )
 def test_makefile_defines_the_sam_build_target(makefile: str, target: str) -> None:
     """Given sam build runs make build-<LogicalId>,
@@ -174,7 +178,7 @@ def test_makefile_defines_the_sam_build_target(makefile: str, target: str) -> No
     then it defines that target."""
     text = (REPOSITORY / makefile).read_text(encoding="utf-8")
 
-    assert re.search(rf"^{re.escape(target)}:", text, flags=re.MULTILINE)
+    assert re.search(rf"^(?:\S+ )*{re.escape(target)}(?: \S+)*:", text, flags=re.MULTILINE)
 
 
 def test_layer_matches_the_function_runtime_and_architecture(
@@ -329,15 +333,21 @@ def test_providers_accepts_the_functions_providers_only(
         assert set(value.split(",")) <= set(KNOWN_PROVIDERS)
 
 
-def test_the_function_probes_open_circuits_every_minute(function_properties: dict[str, Any]) -> None:
+def probe_properties(template: dict[str, Any], resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = dict(template["Globals"]["Function"])
+    merged.update(resources["CircuitProbeFunction"]["Properties"])
+    return merged
+
+
+def test_the_circuit_probe_runs_every_minute_in_a_function_of_its_own(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]], function_properties: dict[str, Any]
+) -> None:
     """Given records that wait out an outage come back when a probe finds the provider working,
-    when the function's schedule is read,
-    then it fires every minute, so recovery is found within a minute of a circuit's cool-down."""
-    schedules = {
-        name: event["Properties"]
-        for name, event in function_properties["Events"].items()
-        if event["Type"] == "Schedule"
-    }
+    when the schedules of both functions are read,
+    then the probe fires every minute from its own function, and the cleanup function has no schedule
+    (a probe never takes one of the executions reserved for the queue's poller)."""
+    probe = probe_properties(template, resources)
+    schedules = {name: event["Properties"] for name, event in probe["Events"].items()}
 
     assert schedules == {
         "CircuitProbe": {
@@ -345,4 +355,36 @@ def test_the_function_probes_open_circuits_every_minute(function_properties: dic
             "Description": "Probe the cleanup providers whose circuits are open.",
             "Enabled": True,
         }
+    }
+    assert [event["Type"] for event in function_properties["Events"].values()] == ["SQS"]
+
+
+def test_the_circuit_probe_runs_the_cleanup_code_with_the_same_settings(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]], function_properties: dict[str, Any]
+) -> None:
+    """Given the probe is the cleanup function's code answering a scheduled event,
+    when both functions are read with their Globals,
+    then code, handler, layer, role, runtime and environment are the same (the local stack plays the
+    probe under those), and only its log group is its own."""
+    probe = probe_properties(template, resources)
+
+    for key in ("CodeUri", "Handler", "Layers", "Role", "Runtime", "Architectures", "Environment"):
+        assert probe[key] == function_properties[key], key
+    assert "Environment" in template["Globals"]["Function"]
+    assert probe["LoggingConfig"]["LogGroup"] == {"Ref": "CircuitProbeLogGroup"}
+    assert resources["CircuitProbeLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+
+
+def test_a_late_or_failed_probe_is_dropped_not_retried(
+    template: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    """Given the next minute's probe replaces any probe,
+    when the probe's asynchronous invocation settings are read,
+    then Lambda neither retries a failed probe nor keeps a throttled one for more than a minute, and
+    with reserved concurrency one probe runs at a time."""
+    probe = probe_properties(template, resources)
+
+    assert probe["EventInvokeConfig"] == {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+    assert probe["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReserveConcurrencyEnabled", 1, {"Ref": "AWS::NoValue"}]
     }

@@ -41,6 +41,7 @@ REQUIRED_PERMISSIONS: list[tuple[str, str, Any]] = [
     ("sqs:ReceiveMessage", "IntakeQueue", {"Fn::GetAtt": ["IntakeQueue", "Arn"]}),
     ("sqs:DeleteMessage", "IntakeQueue", {"Fn::GetAtt": ["IntakeQueue", "Arn"]}),
     ("logs:PutLogEvents", "CleanupLogGroup", {"Fn::GetAtt": ["CleanupLogGroup", "Arn"]}),
+    ("logs:PutLogEvents", "CircuitProbeLogGroup", {"Fn::GetAtt": ["CircuitProbeLogGroup", "Arn"]}),
 ]
 
 INPUT_BUCKET_READ_ACTIONS = {"s3:GetObject", "s3:ListBucket"}

@@ -16,6 +16,8 @@ PHYSICAL_NAMES: list[tuple[str, str, str]] = [
     ("EventBus", "Name", "${AWS::StackName}-events"),
     ("CleanupFunction", "FunctionName", "${AWS::StackName}-cleanup"),
     ("CleanupLogGroup", "LogGroupName", "/aws/lambda/${AWS::StackName}-cleanup"),
+    ("CircuitProbeFunction", "FunctionName", "${AWS::StackName}-circuit-probe"),
+    ("CircuitProbeLogGroup", "LogGroupName", "/aws/lambda/${AWS::StackName}-circuit-probe"),
 ]
 
 

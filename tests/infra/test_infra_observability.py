@@ -22,6 +22,7 @@ EMITTED_METRICS = {metric.value for metric in Metric}
 REQUIRED_ALARMS: list[tuple[str, str, str]] = [
     ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "DeadLetterQueue"),
     ("AWS/Lambda", "Errors", "CleanupFunction"),
+    ("AWS/Lambda", "Errors", "CircuitProbeFunction"),
     ("AWS/Lambda", "Throttles", "CleanupFunction"),
     ("AWS/Lambda", "RecursiveInvocationsDropped", "CleanupFunction"),
 ]
@@ -68,11 +69,11 @@ def test_required_alarm_exists(
         for alarm_id in ALARM_IDS
         if resources[alarm_id]["Properties"].get("Namespace") == namespace
         and resources[alarm_id]["Properties"].get("MetricName") == metric
+        and f'"{dimension_resource}"' in json.dumps(resources[alarm_id]["Properties"].get("Dimensions", []))
     ]
 
     assert len(alarms) == 1
     [alarm] = alarms
-    assert str(dimension_resource) in json.dumps(alarm["Dimensions"])
     assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["Threshold"] == 0
 
@@ -109,9 +110,9 @@ def test_every_alarm_notifies_the_alarm_topic_on_alarm_and_recovery(
     assert properties["OKActions"] == [{"Ref": "AlarmTopic"}]
 
 
-# Alarms on what the function sees only when a record comes: while every record waits out an outage,
-# minutes pass without a data point, and the alarm must keep its state ("ignore": "The current alarm
-# state is maintained", CloudWatch User Guide) instead of recovering.
+# Alarms on the circuits, fed every minute by the circuit probe: a minute without a data point means the
+# probe did not run (its own alarm tells), and the alarm must keep its state ("ignore": "The current
+# alarm state is maintained", CloudWatch User Guide) instead of recovering.
 KEEP_STATE_ALARMS = {f"CircuitOpen{name.capitalize()}Alarm" for name in KNOWN_PROVIDERS} | {
     "ProvidersUnavailableAlarm"
 }

@@ -212,12 +212,13 @@ def test_at_the_defaults_a_day_long_outage_of_every_provider_is_ridden_out_befor
     assert schedule.dead_lettered_after(max_receives) + 5400 < retention
 
 
-def test_the_function_knows_the_intake_queues_retention(resources: dict[str, dict[str, Any]]) -> None:
+def test_the_function_knows_the_intake_queues_retention(
+    resources: dict[str, dict[str, Any]], function_environment: dict[str, Any]
+) -> None:
     """Given a record past the intake queue's retention is deleted unseen,
     when the queue's retention and the function's QUEUE_RETENTION_SECONDS are read,
     then both come from the same mapping entry (the function sends a record on to the DLQ in time)."""
     retention = {"Fn::FindInMap": ["IntakeQueue", "Retention", "Seconds"]}
 
     assert resources["IntakeQueue"]["Properties"]["MessageRetentionPeriod"] == retention
-    variables = resources["CleanupFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["QUEUE_RETENTION_SECONDS"] == retention
+    assert function_environment["QUEUE_RETENTION_SECONDS"] == retention

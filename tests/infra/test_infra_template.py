@@ -33,6 +33,7 @@ REQUIRED_OUTPUTS = [
     "CleanupFunctionName",
     "CleanupFunctionArn",
     "CleanupLogGroupName",
+    "CircuitProbeLogGroupName",
     "ApiKeySecretArn",
     "StateTableName",
     "EventBusName",

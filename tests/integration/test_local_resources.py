@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from local.aws_server import StrictMotoServer
+from local.cfn_template import TemplateError
 from local.identities import client_factory
 from local.provision import provision
 from local.stack_template import StackTemplate
@@ -57,3 +60,36 @@ def test_a_changed_template_changes_the_local_stack(aws: StrictMotoServer, tmp_p
     notification = admin("s3").get_bucket_notification_configuration(Bucket=created.names.input_bucket)
     [queue] = notification["QueueConfigurations"]
     assert queue["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "photos/"}]
+
+
+def test_the_local_stack_plays_the_circuit_probes_schedule_as_its_own_function() -> None:
+    # Given the template as it is
+    template = StackTemplate("probe-check")
+    # When its schedules are read
+    [schedule] = template.schedules()
+    # Then the circuit probe's minute is played under the probe function's own name and settings
+    assert (schedule.event, schedule.function_logical_id, schedule.seconds) == (
+        "CircuitProbe",
+        "CircuitProbeFunction",
+        60,
+    )
+    assert schedule.function_name == "probe-check-circuit-probe"
+    assert schedule.timeout_seconds == template.function_timeout
+
+
+def test_a_scheduled_function_the_local_stack_cannot_play_is_refused(tmp_path: Path) -> None:
+    # Given a copy of the template whose probe runs another handler
+    text = (Path(__file__).resolve().parents[2] / "template.yaml").read_text(encoding="utf-8")
+    marker = "Description: Probes the cleanup providers whose circuits are open, every minute.\n"
+    assert text.count(marker) == 1
+    changed = tmp_path / "template.yaml"
+    changed.write_text(
+        text.replace(marker, marker + "      Environment:\n        Variables:\n          EXTRA: x\n"),
+        encoding="utf-8",
+    )
+    # When its schedules are read
+    # Then the local stack says why it cannot play them, instead of playing something else
+    with pytest.raises(
+        TemplateError, match="CircuitProbeFunction differs from CleanupFunction in Environment"
+    ):
+        StackTemplate("changed", path=changed).schedules()
