@@ -104,8 +104,17 @@ def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
 
 
 def partition_of(region: str) -> str:
-    """The AWS partition of a region (``AWS::Partition``): China's regions have their own."""
-    return "aws-cn" if region.startswith("cn-") else "aws"
+    """The AWS partition of a region (``AWS::Partition``): China's and GovCloud's regions have their own."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def url_suffix_of(region: str) -> str:
+    """The domain of a region's endpoints (``AWS::URLSuffix``): "amazonaws.com.cn" in China."""
+    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
 
 
 def sub_variables(template_string: str) -> list[str]:

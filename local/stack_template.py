@@ -28,6 +28,7 @@ from local.cfn_template import (
     TemplateError,
     load_template,
     partition_of,
+    url_suffix_of,
 )
 
 DEFAULT_STACK = "image-cleanup"
@@ -155,7 +156,7 @@ class StackTemplate:
                 "AWS::AccountId": account,
                 "AWS::Region": region,
                 "AWS::Partition": self.partition,
-                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::URLSuffix": url_suffix_of(region),
             },
             physical=self._attributes,
         )

@@ -244,16 +244,27 @@ def test_maximum_concurrency_starts_at_the_sqs_minimum_of_two(template: dict[str
 def test_maximum_concurrency_does_not_exceed_reserved_concurrency(
     template: dict[str, Any], function_properties: dict[str, Any], sqs_event: dict[str, Any]
 ) -> None:
-    """Given concurrency is reserved (the default),
+    """Given concurrency is reserved (ReserveConcurrency=true),
     when reserved concurrency and the event source's maximum concurrency are resolved,
     then the event source can never ask for more executions than are reserved."""
     condition, reserved, not_reserved = function_properties["ReservedConcurrentExecutions"]["Fn::If"]
     maximum = resolve(template, sqs_event["ScalingConfig"]["MaximumConcurrency"])
 
     assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": "ReserveConcurrency"}, "true"]}
-    assert template["Parameters"]["ReserveConcurrency"]["Default"] == "true"
     assert not_reserved == {"Ref": "AWS::NoValue"}
     assert maximum <= resolve(template, reserved)
+
+
+def test_reserving_concurrency_is_opt_in(template: dict[str, Any]) -> None:
+    """Given Lambda keeps 100 executions unreserved ("You can reserve up to the Unreserved account
+    concurrency value that is shown, minus 100", Lambda Developer Guide) and new accounts often have a
+    quota of 10,
+    when the template is deployed with its defaults,
+    then it reserves nothing, so stack creation cannot fail on the account's quota."""
+    parameter = template["Parameters"]["ReserveConcurrency"]
+
+    assert parameter["Default"] == "false"
+    assert parameter["AllowedValues"] == ["true", "false"]
 
 
 def test_reserved_concurrency_follows_maximum_concurrency(function_properties: dict[str, Any]) -> None:

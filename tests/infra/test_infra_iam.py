@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -163,13 +164,13 @@ def test_role_grants_no_iam_or_sts_actions(function_role: dict[str, Any]) -> Non
     assert not {action for action in actions if action.split(":")[0] in {"iam", "sts"}}
 
 
-@pytest.mark.parametrize(
-    ("policy_name", "key_parameter", "service"),
-    [
-        ("api-key-secret-kms", "ApiKeySecretKmsKeyArn", "secretsmanager"),
-        ("uploads-kms", "UploadsKmsKeyArn", "s3"),
-    ],
-)
+KMS_POLICIES = [
+    ("api-key-secret-kms", "ApiKeySecretKmsKeyArn", "secretsmanager"),
+    ("uploads-kms", "UploadsKmsKeyArn", "s3"),
+]
+
+
+@pytest.mark.parametrize(("policy_name", "key_parameter", "service"), KMS_POLICIES)
 def test_kms_decrypt_is_granted_only_for_a_given_key_and_only_through_its_service(
     function_role: dict[str, Any], policy_name: str, key_parameter: str, service: str
 ) -> None:
@@ -191,13 +192,31 @@ def test_kms_decrypt_is_granted_only_for_a_given_key_and_only_through_its_servic
     assert statement["Action"] == "kms:Decrypt"
     assert statement["Resource"] == {"Ref": key_parameter}
     assert statement["Condition"] == {
-        "StringEquals": {"kms:ViaService": {"Fn::Sub": f"{service}.${{AWS::Region}}.amazonaws.com"}}
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": f"{service}.${{AWS::Region}}.${{AWS::URLSuffix}}"}}
     }
     assert policy_name not in resolved_policies()  # absent by default
     key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     [given] = resolved_policies(**{key_parameter: key_arn})[policy_name]["Statement"]
     assert given["Resource"] == key_arn
     assert given["Condition"]["StringEquals"]["kms:ViaService"] == f"{service}.us-east-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(("policy_name", "key_parameter", "service"), KMS_POLICIES)
+def test_kms_via_service_names_the_endpoint_of_the_stacks_partition(
+    policy_name: str, key_parameter: str, service: str
+) -> None:
+    """Given a stack in China, whose endpoints end in amazonaws.com.cn ("kms:ViaService" names the
+    service's endpoint, AWS KMS Developer Guide),
+    when the role's KMS statement is resolved there,
+    then it names that endpoint, not the commercial partition's."""
+    key_arn = "arn:aws-cn:kms:cn-north-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+    template = StackTemplate("iam-check", region="cn-north-1", parameters={key_parameter: key_arn})
+    template.record_created(
+        "ApiKeySecret", Ref="arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:x-AbCdEf"
+    )
+    [given] = template.role_policies()[policy_name]["Statement"]
+
+    assert given["Condition"]["StringEquals"]["kms:ViaService"] == f"{service}.cn-north-1.amazonaws.com.cn"
 
 
 def resolved_policies(**parameters: str) -> dict[str, dict[str, Any]]:
@@ -237,3 +256,28 @@ def test_every_granted_resource_resolves_to_one_of_the_templates_own_resources()
     for resource in granted:
         object_of_own_bucket = any(resource.startswith(f"{bucket}/") for bucket in buckets)
         assert resource in own or object_of_own_bucket, f"{resource} is not a resource of the template"
+
+
+@pytest.mark.parametrize("parameter", ["ApiKeySecretKmsKeyArn", "UploadsKmsKeyArn"])
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", True),
+        # Multi-Region keys: "mrk-" and 32 hexadecimal digits (AWS KMS Developer Guide).
+        ("arn:aws:kms:us-east-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab", True),
+        ("arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab", True),
+        ("arn:aws:kms:us-east-1:123456789012:alias/uploads", False),
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", False),
+        ("arn:aws:kms:us-east-1:123456789012:key/mrk-1234", False),
+    ],
+)
+def test_kms_key_parameters_take_key_arns_multi_region_keys_included(
+    template: dict[str, Any], parameter: str, value: str, accepted: bool
+) -> None:
+    """Given a key ARN (a single-Region or a multi-Region key), an alias or a bare key id,
+    when it is matched against the parameter's pattern,
+    then key ARNs of both kinds deploy and anything else is refused at deploy time."""
+    pattern = template["Parameters"][parameter]["AllowedPattern"]
+
+    assert bool(re.fullmatch(pattern, value)) is accepted
