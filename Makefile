@@ -7,7 +7,7 @@ PYTEST := $(BIN)/python -m pytest
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo demo-failover local loadtest loadtest-failover backfill bench bench-memory bench-outage lint test test-unit test-integration test-e2e test-infra test-iopaint deploy clean
+.PHONY: help venv demo demo-failover local loadtest loadtest-failover backfill bench bench-memory bench-outage lint test test-unit test-integration test-e2e test-infra test-iopaint deploy package publish clean
 
 help:
 	@echo "make demo    run the whole pipeline locally on a sample pair; result in out/ [PROVIDERS=novita,clipdrop]"
@@ -20,8 +20,9 @@ help:
 	@echo "make bench   our handler against the naive reference; table in bench/results/"
 	@echo "make bench-memory  peak memory against pixels (the function's memory budget)"
 	@echo "make bench-outage  an outage of every provider over a backlog, simulated at production timings"
-	@echo "make backfill BUCKET=... QUEUE_URL=... [PREFIX=...] [DRY_RUN=1]  queue what is already in a bucket"
+	@echo "make backfill STACK=... [PREFIX=...] [DRY_RUN=1]  queue what is already in a bucket"
 	@echo "make deploy  sam build && sam deploy --guided"
+	@echo "make publish S3_BUCKET=...  sam package and sam publish to the Serverless Application Repository"
 
 $(STAMP): requirements-dev.txt layers/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,13 +51,14 @@ loadtest-failover: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --out bench/results/latest.json
 
-# make backfill BUCKET=<input bucket> QUEUE_URL=<intake queue url> [PREFIX=<prefix>] [DRY_RUN=1]
+# make backfill STACK=<stack name> [PREFIX=<prefix>] [DRY_RUN=1]   (or BUCKET=... QUEUE_URL=... [RESULTS_BUCKET=...])
 backfill: $(STAMP)
-	@test -n "$(BUCKET)" -a -n "$(QUEUE_URL)" || { echo "usage: make backfill BUCKET=... QUEUE_URL=... [PREFIX=...] [DRY_RUN=1]" >&2; exit 2; }
-	PYTHONPATH=functions/cleanup $(BIN)/python -m ops.backfill --bucket "$(BUCKET)" --queue-url "$(QUEUE_URL)" \
+	@test -n "$(STACK)" -o \( -n "$(BUCKET)" -a -n "$(QUEUE_URL)" \) || { echo "usage: make backfill STACK=<stack name> [PREFIX=...] [DRY_RUN=1]" >&2; exit 2; }
+	PYTHONPATH=functions/cleanup $(BIN)/python -m ops.backfill $(if $(STACK),--stack "$(STACK)") \
+		$(if $(BUCKET),--bucket "$(BUCKET)") $(if $(QUEUE_URL),--queue-url "$(QUEUE_URL)") \
+		$(if $(RESULTS_BUCKET),--results-bucket "$(RESULTS_BUCKET)") \
 		$(if $(PREFIX),--prefix "$(PREFIX)") $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run) \
-		$(if $(RESULTS_BUCKET),--results-bucket "$(RESULTS_BUCKET)") $(if $(MASK_SUFFIX),--mask-suffix "$(MASK_SUFFIX)") \
-		$(if $(OUTPUT_FORMAT),--output-format "$(OUTPUT_FORMAT)")
+		$(if $(MASK_SUFFIX),--mask-suffix "$(MASK_SUFFIX)") $(if $(OUTPUT_FORMAT),--output-format "$(OUTPUT_FORMAT)")
 
 bench-memory: $(STAMP)
 	$(BIN)/python -m bench.memory --out bench/results/memory.json
@@ -101,6 +103,16 @@ test-iopaint: $(STAMP) $(IOPAINT_STAMP)
 
 deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided
+
+# The AWS Serverless Application Repository (README, "Publish and nest"): S3_BUCKET must let
+# serverlessrepo.amazonaws.com read it. The region is the AWS profile's (or AWS_REGION's).
+PACKAGED := .aws-sam/packaged.yaml
+package: build
+	@test -n "$(S3_BUCKET)" || { echo "usage: make package S3_BUCKET=<bucket>" >&2; exit 2; }
+	$(SAM_VENV)/bin/sam package --s3-bucket "$(S3_BUCKET)" --output-template-file $(PACKAGED)
+
+publish: package
+	$(SAM_VENV)/bin/sam publish --template $(PACKAGED)
 
 clean:
 	rm -rf .aws-sam out .mypy_cache .ruff_cache

@@ -17,7 +17,8 @@ import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.aws_faults import S3Faults
+from local.aws_faults import AwsFaults
+from local.resource_policies import guard_notifications
 from local.strict_aws import StrictAwsRules, teach_moto_resource_arns
 
 NO_ENFORCEMENT = "inf"
@@ -31,12 +32,13 @@ class StrictMotoServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.rules: StrictAwsRules | None = None
-        self.faults = S3Faults()
+        self.faults = AwsFaults()
         self._account = account_id
 
     def start(self) -> StrictMotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log is noise here
         teach_moto_resource_arns()
+        guard_notifications()
         self.rules = StrictAwsRules(DomainDispatcherApplication(create_backend_app), self._account)
         self.faults.wrap(self.rules)
         self._server = make_server(

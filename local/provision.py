@@ -1,8 +1,9 @@
 """Create the template's resources on the local AWS (moto), read from ``template.yaml``.
 
 Every bucket, queue, table, secret, event bus and log group the template declares is created with its
-resolved properties (``local.stack_template``), then the function's execution role with exactly the
-template's inline policies. Only two things exist locally and not in the template: the administrator
+resolved properties (``local.stack_template``), then the buckets' and queues' own policies (applied by
+``local.resource_policies``), then the function's execution role with exactly the template's inline
+policies. Only two things exist locally and not in the template: the administrator
 the harness signs with, and an "events tap" (a queue subscribed to the bus) to read emitted events.
 """
 
@@ -239,6 +240,19 @@ def _log_group(client: ClientFactory, template: StackTemplate, resource: LocalRe
         )
 
 
+def _bucket_policy(client: ClientFactory, template: StackTemplate, resource: LocalResource, _: str) -> None:
+    """The bucket's own policy (the local stack applies it: ``local.resource_policies``)."""
+    props = resource.properties
+    client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+
+
+def _queue_policy(client: ClientFactory, template: StackTemplate, resource: LocalResource, _: str) -> None:
+    """Each queue's ``Policy`` attribute, as CloudFormation sets it for AWS::SQS::QueuePolicy."""
+    props, sqs = resource.properties, client("sqs")
+    for url in props["Queues"]:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+
+
 _CREATORS = {
     "AWS::S3::Bucket": _bucket,
     "AWS::SQS::Queue": _queue,
@@ -246,6 +260,8 @@ _CREATORS = {
     "AWS::SecretsManager::Secret": _secret,
     "AWS::Events::EventBus": _event_bus,
     "AWS::Logs::LogGroup": _log_group,
+    "AWS::S3::BucketPolicy": _bucket_policy,
+    "AWS::SQS::QueuePolicy": _queue_policy,
 }
 
 

@@ -37,8 +37,9 @@ DEFAULT_REGION = "us-east-1"
 FUNCTION = "CleanupFunction"
 FUNCTION_ROLE = "CleanupFunctionRole"
 
-# The resource types the local stack creates on moto. Everything else in the template (alarms, the
-# dashboard, the alarm topic and its key, the layer, policies of buckets and queues) has no local part.
+# The resource types the local stack creates on moto, resources before the policies that name them.
+# Everything else in the template (alarms, the dashboard, the alarm topic, its key and its policy, the
+# layer) has no local part.
 LOCAL_TYPES = (
     "AWS::S3::Bucket",
     "AWS::SQS::Queue",
@@ -46,7 +47,10 @@ LOCAL_TYPES = (
     "AWS::SecretsManager::Secret",
     "AWS::Events::EventBus",
     "AWS::Logs::LogGroup",
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
 )
+_POLICY_TYPES = ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy")
 
 
 # Resource types whose physical name is a property: the property, and the ARN CloudFormation's
@@ -168,12 +172,14 @@ class StackTemplate:
         return resources
 
     def local_resources(self) -> list[LocalResource]:
-        """Every resource the local stack creates, in template order, properties resolved."""
-        return [
+        """Every resource the local stack creates, in template order (policies after every resource they may
+        name), properties resolved."""
+        found = [
             LocalResource(logical_id, resource["Type"], self.properties(logical_id))
             for logical_id, resource in self.resources.items()
             if resource["Type"] in LOCAL_TYPES and self.resolver.resource_exists(logical_id)
         ]
+        return sorted(found, key=lambda resource: resource.type in _POLICY_TYPES)  # stable: template order
 
     def properties(self, logical_id: str) -> dict[str, Any]:
         resolved: dict[str, Any] = self.resolver.resolve(self.resources[logical_id].get("Properties", {}))

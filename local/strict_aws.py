@@ -10,6 +10,9 @@ Two kinds of rule:
 
 * ``StrictAwsRules`` is WSGI middleware around moto's server: it inspects requests and answers
   (S3 object keys and metadata, 404 versus 403 for missing objects, SQS's 12-hour visibility limit).
+* The buckets' and queues' own policies (``local.resource_policies``): moto stores them without
+  applying them; the middleware refuses what a bucket's or a queue's policy denies, and S3's
+  notifications reach a queue only when its policy lets S3 send them.
 * ``teach_moto_resource_arns`` makes moto's IAM enforcement evaluate the resource ARN of DynamoDB,
   Secrets Manager and EventBridge calls, which moto 5.2 checks against ``"*"`` only (so a grant on the
   exact table ARN would be denied, and a grant on the wrong table allowed), and ask for the permission
@@ -19,6 +22,7 @@ Two kinds of rule:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -30,6 +34,15 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from local.cfn_template import partition_of
+from local.policy_evaluation import Decision, Request, UnsupportedPolicy, evaluate
+from local.resource_policies import (
+    DROPPED_NOTIFICATIONS,
+    BucketPolicies,
+    may_notify,
+    queue_request_denied,
+    s3_action,
+    s3_context,
+)
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -110,6 +123,31 @@ def check_visibility_change(received_seconds_ago: float | None, timeout: int) ->
     return None
 
 
+# --- EventBridge ----------------------------------------------------------------------------------
+
+# "The total entry size must be less than 256KB." (Amazon EventBridge User Guide, "Calculating PutEvents
+# event entry size"; Time counts 14 bytes, Source, DetailType, Detail and each Resources entry their
+# UTF-8 bytes.) moto accepts entries of any size. The request is refused whole, with EventBridge's
+# ValidationException; the wording of the message is ours.
+EVENTBRIDGE_MAX_ENTRY_BYTES = 256 * 1024
+
+
+def check_put_events(document: dict[str, Any]) -> Refusal | None:
+    for index, entry in enumerate(document.get("Entries", []) if isinstance(document, dict) else []):
+        size = 14 if "Time" in entry else 0
+        size += sum(
+            len(str(entry.get(name, "")).encode("utf-8")) for name in ("Source", "DetailType", "Detail")
+        )
+        size += sum(len(str(resource).encode("utf-8")) for resource in entry.get("Resources", []))
+        if size >= EVENTBRIDGE_MAX_ENTRY_BYTES:
+            return Refusal(
+                400,
+                "ValidationException",
+                f"Entry {index} is {size} bytes; the total entry size must be less than 256KB",
+            )
+    return None
+
+
 # --- IAM, through moto's own evaluation -----------------------------------------------------------
 
 
@@ -123,16 +161,14 @@ def iam_enforced() -> bool:
 
 def caller_may(headers: dict[str, str], action: str, resource: str, account_id: str) -> bool:
     """Whether the signer of a request may perform ``action`` on ``resource`` (moto's policy evaluation)."""
-    from moto.iam.access_control import IAMPolicy, PermissionResult, create_access_key
+    from moto.iam.access_control import IAMPolicy, PermissionResult
 
-    scope = credential_scope(headers.get("Authorization", ""))
-    if scope is None:
+    access_key = _access_key(headers, account_id)
+    if access_key is None:
         return False
-    access_key_id, region, _ = scope
     try:
-        access_key = create_access_key(account_id, partition_of(region), access_key_id, headers)
         policies = access_key.collect_policies()
-    except Exception:  # an unknown key is refused by moto's own check; nothing to decide here
+    except Exception:  # a key whose user or role is gone
         return False
     results = [IAMPolicy(policy).is_action_permitted(action, resource) for policy in policies]
     permitted = PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
@@ -284,6 +320,7 @@ class StrictAwsRules:
         self._visibility_set: dict[str, int] = {}
         self._received_lock = threading.Lock()
         self.refusals: list[Refusal] = []
+        self.bucket_policies = BucketPolicies()
 
     def clear(self) -> None:
         """Forget what was seen: refusals, receipts, and the IAM call log (a fresh account)."""
@@ -291,6 +328,8 @@ class StrictAwsRules:
             self._received.clear()
             self._visibility_set.clear()
         self.refusals.clear()
+        self.bucket_policies.clear()
+        DROPPED_NOTIFICATIONS.clear()
         IAM_CALLS.clear()
 
     def visibility_set(self, receipt_handle: str) -> int | None:
@@ -305,12 +344,30 @@ class StrictAwsRules:
             return self._s3(environ, start_response)
         if service == "sqs":
             return self._sqs(environ, start_response)
+        if service == "events" and environ.get("HTTP_X_AMZ_TARGET", "").endswith(".PutEvents"):
+            return self._put_events(environ, start_response)
         return self._app(environ, start_response)
+
+    # -- EventBridge --------------------------------------------------------------------------------
+    def _put_events(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        refusal = check_put_events(json_request(environ))
+        if refusal is None:
+            return self._app(environ, start_response)
+        return self._refuse_json(refusal, start_response, "com.amazonaws.events")
 
     # -- S3 -----------------------------------------------------------------------------------------
     def _s3(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
         bucket, key, query = s3_target(environ)
+        if key is None and "policy" in query:
+            return self._bucket_policy(environ, start_response, method, bucket)
+        denied = self._denied_by_bucket_policy(environ, method, bucket, key, query)
+        if denied is not None:
+            return self._refuse_s3(denied, bucket, key or "", start_response, head=method == "HEAD")
+        if key is None and "notification" in query and method == "PUT":
+            refusal = self._unreachable_destination(environ, bucket)
+            if refusal is not None:
+                return self._refuse_s3(refusal, bucket, "", start_response)
         if key is None:
             return self._app(environ, start_response)
         creates = (method == "PUT" and not ({"partNumber", "tagging", "acl", "retention"} & set(query))) or (
@@ -354,6 +411,91 @@ class StrictAwsRules:
         start_response(status, headers)
         return chunks
 
+    # -- the buckets' own policies (local.resource_policies) -----------------------------------------
+    def _bucket_policy(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], method: str, bucket: str
+    ) -> Iterable[bytes]:
+        """PutBucketPolicy, GetBucketPolicy and DeleteBucketPolicy, kept here and never given to moto."""
+        action = {"PUT": "s3:PutBucketPolicy", "GET": "s3:GetBucketPolicy", "DELETE": "s3:DeleteBucketPolicy"}
+        if method not in action:
+            return self._app(environ, start_response)
+        arn = f"arn:{partition_of(_region(environ))}:s3:::{bucket}"
+        if iam_enforced() and not caller_may(_header_dict(environ), action[method], arn, self._account):
+            return self._refuse_s3(Refusal(403, "AccessDenied", "Access Denied"), bucket, "", start_response)
+        if not _bucket_exists(self._account, bucket):
+            refusal = Refusal(404, "NoSuchBucket", "The specified bucket does not exist")
+            return self._refuse_s3(refusal, bucket, "", start_response)
+        if method == "GET":
+            document = self.bucket_policies.get(bucket)
+            if document is None:
+                refusal = Refusal(404, "NoSuchBucketPolicy", "The bucket policy does not exist")
+                return self._refuse_s3(refusal, bucket, "", start_response)
+            body = json.dumps(document).encode()
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        if method == "DELETE":
+            self.bucket_policies.delete(bucket)
+            start_response("204 No Content", [("Content-Length", "0")])
+            return []
+        try:
+            document = json.loads(read_body(environ))
+            evaluate(document, Request("s3:GetObject", f"{arn}/probe"))  # refuses what it cannot evaluate
+        except (ValueError, UnsupportedPolicy) as exc:
+            refusal = Refusal(
+                400, "MalformedPolicy", f"Policies must be valid JSON that the local stack can apply: {exc}"
+            )
+            return self._refuse_s3(refusal, bucket, "", start_response)
+        self.bucket_policies.put(bucket, document)
+        start_response("204 No Content", [("Content-Length", "0")])
+        return []
+
+    def _denied_by_bucket_policy(
+        self, environ: dict[str, Any], method: str, bucket: str, key: str | None, query: dict[str, list[str]]
+    ) -> Refusal | None:
+        policy = self.bucket_policies.get(bucket)
+        if policy is None:
+            return None
+        arn = f"arn:{partition_of(_region(environ))}:s3:::{bucket}"
+        request = Request(
+            action=s3_action(method, key, query),
+            resource=f"{arn}/{key}" if key is not None else arn,
+            principal_arn=_caller_arn(_header_dict(environ), self._account),
+            principal_account=self._account,
+            context=s3_context(dict(_headers(environ)), query),
+        )
+        verdict = evaluate(policy, request)
+        if verdict.decision is not Decision.DENY:
+            return None
+        return Refusal(
+            403,
+            "AccessDenied",
+            f"User is not authorized to perform: {request.action} on resource: {request.resource} with an "
+            f"explicit deny in a resource-based policy (statement {verdict.statement})",
+        )
+
+    def _unreachable_destination(self, environ: dict[str, Any], bucket: str) -> Refusal | None:
+        """A notification configuration whose queue's policy would not let S3 send to it is refused."""
+        if environ.get("HTTP_X_AMZ_SKIP_DESTINATION_VALIDATION", "").lower() == "true":
+            return None
+        body = read_body(environ)
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+        queues = re.findall(r"<Queue>\s*([^<\s]+)\s*</Queue>", body.decode("utf-8", "replace"))
+        refused = [
+            arn for arn in queues if may_notify(self._account, bucket, arn).decision is not Decision.ALLOW
+        ]
+        if not refused:
+            return None
+        return Refusal(
+            400,
+            "InvalidArgument",
+            "Unable to validate the following destination configurations: "
+            + ", ".join(
+                f"{arn} (the queue's policy does not let S3 send from bucket {bucket})" for arn in refused
+            ),
+        )
+
     def _may_list(self, environ: dict[str, Any], bucket: str) -> bool:
         return caller_may(_header_dict(environ), "s3:ListBucket", f"arn:aws:s3:::{bucket}", self._account)
 
@@ -375,13 +517,14 @@ class StrictAwsRules:
     def _sqs(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         operation = target.rsplit(".", 1)[-1]
+        document = json_request(environ)
+        denied = self._denied_by_queue_policy(environ, operation, document)
+        if denied is not None:
+            return self._refuse_sqs(denied, start_response)
+        if operation == "SetQueueAttributes":
+            return self._set_queue_attributes(environ, start_response, document)
         if operation not in ("ReceiveMessage", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"):
             return self._app(environ, start_response)
-        request = read_body(environ)
-        try:
-            document = json.loads(request or b"{}")
-        except ValueError:
-            document = {}
         # The request is signed over its body, so entries cannot be dropped from it: a batch with any
         # entry over the limit is refused whole (stricter than SQS, which fails just those entries).
         changes = {
@@ -395,7 +538,6 @@ class StrictAwsRules:
             )
             if refusal is not None:
                 return self._refuse_sqs(refusal, start_response)
-        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(request), str(len(request))
         status, headers, body = _call(self._app, environ)
         if status.startswith("200") and operation == "ReceiveMessage":
             self._record_receipts(body)
@@ -403,6 +545,47 @@ class StrictAwsRules:
             self._record_visibility(changes, body)
         start_response(status, headers)
         return [body]
+
+    def _set_queue_attributes(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], document: dict[str, Any]
+    ) -> Iterable[bytes]:
+        """SetQueueAttributes "Sets the value of one or more queue attributes" (Amazon SQS API Reference):
+        the attributes it does not name keep their values. moto clears a queue's Policy whenever the
+        call does not name it (setting a redrive policy would drop the queue's policy): put it back."""
+        attributes = document.get("Attributes") if isinstance(document, dict) else None
+        queue = _moto_queue(self._account, _region(environ), str(document.get("QueueUrl", "")))
+        kept = (
+            getattr(queue, "policy", None)
+            if isinstance(attributes, dict) and "Policy" not in attributes
+            else None
+        )
+        status, headers, body = _call(self._app, environ)
+        if kept is not None and status.startswith("200") and queue is not None:
+            queue.policy = kept
+        start_response(status, headers)
+        return [body]
+
+    def _denied_by_queue_policy(
+        self, environ: dict[str, Any], operation: str, document: dict[str, Any]
+    ) -> Refusal | None:
+        url = document.get("QueueUrl") if isinstance(document, dict) else None
+        if not isinstance(url, str) or not operation:
+            return None
+        account, _, name = urlsplit(url).path.strip("/").partition("/")
+        region = _region(environ)
+        queue_arn = f"arn:{partition_of(region)}:sqs:{region}:{account}:{name}"
+        action = SQS_BATCH_ACTIONS.get(f"sqs:{operation}", f"sqs:{operation}")
+        verdict = queue_request_denied(
+            self._account, queue_arn, action, lambda: _caller_arn(_header_dict(environ), self._account)
+        )
+        if verdict.decision is not Decision.DENY:
+            return None
+        return Refusal(
+            403,
+            "AccessDenied",
+            f"not authorized to perform {action} on {queue_arn}: explicit deny in the queue's policy "
+            f"(statement {verdict.statement})",
+        )
 
     def _record_receipts(self, body: bytes) -> None:
         try:
@@ -433,12 +616,16 @@ class StrictAwsRules:
         return None if received is None else time.monotonic() - received
 
     def _refuse_sqs(self, refusal: Refusal, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return self._refuse_json(refusal, start_response, "com.amazonaws.sqs")
+
+    def _refuse_json(
+        self, refusal: Refusal, start_response: Callable[..., Any], namespace: str
+    ) -> Iterable[bytes]:
+        """A refusal in the AWS JSON protocol (SQS, EventBridge)."""
         self.refusals.append(refusal)
-        body = json.dumps(
-            {"__type": f"com.amazonaws.sqs#{refusal.code}", "message": refusal.message}
-        ).encode()
+        body = json.dumps({"__type": f"{namespace}#{refusal.code}", "message": refusal.message}).encode()
         start_response(
-            f"{refusal.status} Bad Request",
+            f"{refusal.status} {_REASONS.get(refusal.status, 'Error')}",
             [
                 ("Content-Type", "application/x-amz-json-1.0"),
                 ("x-amzn-query-error", f"{refusal.code};Sender"),
@@ -446,6 +633,49 @@ class StrictAwsRules:
             ],
         )
         return [body]
+
+
+def _region(environ: dict[str, Any]) -> str:
+    scope = credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+    return scope[1] if scope else "us-east-1"
+
+
+def _access_key(headers: dict[str, str], account_id: str) -> Any | None:
+    """moto's record of a request's signing key (None: unsigned, or a key moto does not know)."""
+    from moto.iam.access_control import create_access_key
+
+    scope = credential_scope(headers.get("Authorization", ""))
+    if scope is None:
+        return None
+    try:
+        return create_access_key(account_id, partition_of(scope[1]), scope[0], headers)
+    except Exception:  # an unknown key is refused by moto's own check; nothing to decide here
+        return None
+
+
+def _caller_arn(headers: dict[str, str], account_id: str) -> str | None:
+    access_key = _access_key(headers, account_id)
+    return None if access_key is None else str(access_key.arn)
+
+
+def _moto_queue(account_id: str, region: str, queue_url: str) -> Any | None:
+    from moto.sqs.models import sqs_backends
+
+    name = urlsplit(queue_url).path.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        return sqs_backends[account_id][region].get_queue(name)
+    except Exception:  # no such queue: moto answers for itself
+        return None
+
+
+def _bucket_exists(account_id: str, bucket: str) -> bool:
+    from moto.s3.models import s3_backends
+
+    for partition in ("aws", "aws-cn", "aws-us-gov"):
+        with contextlib.suppress(Exception):  # not in this partition
+            s3_backends[account_id][partition].get_bucket(bucket)
+            return True
+    return False
 
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/")
@@ -517,6 +747,17 @@ def _header_dict(environ: dict[str, Any]) -> dict[str, str]:
     if "X-Amz-Security-Token" not in headers and "HTTP_X_AMZ_SECURITY_TOKEN" in environ:
         headers["X-Amz-Security-Token"] = environ["HTTP_X_AMZ_SECURITY_TOKEN"]
     return headers
+
+
+def json_request(environ: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body of an AWS JSON-protocol request ({} if none), left readable for the next application."""
+    body = read_body(environ)
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def read_body(environ: dict[str, Any]) -> bytes:

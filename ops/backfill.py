@@ -8,10 +8,11 @@ work with the same quota, idempotency, dead-letter queue and events as for live 
 A pair whose result (or error report) already carries both source ETags is skipped, so a second run
 queues nothing that would be paid for. Lone images and masks, ambiguous stems and keys that are not
 images or masks are counted, not queued. ``--dry-run`` queues nothing and prints the same counts.
-It honours ``AWS_ENDPOINT_URL`` (the local stack) and the usual AWS credential chain.
+Where it reads and sends comes from the stack (``--stack``: its outputs and its MaskSuffix and
+OutputFormat) or from explicit names (``ops/backfill_target.py``); the region is the queue URL's. It
+honours ``AWS_ENDPOINT_URL`` (the local stack) and the usual AWS credential chain.
 
-    PYTHONPATH=functions/cleanup python -m ops.backfill --bucket <input bucket> \
-        --queue-url <intake queue url> [--prefix p/] [--dry-run]
+    PYTHONPATH=functions/cleanup python -m ops.backfill --stack <stack name> [--prefix p/] [--dry-run]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
 import boto3
@@ -34,6 +35,12 @@ from image_cleanup.pairing import Ambiguous, Pair, resolve_pair
 from image_cleanup.ports import ListedObject
 from image_cleanup.results import ResultsBucket
 from image_cleanup.settings import SettingsError, mask_suffix_setting, output_format_setting
+from ops.backfill_target import (
+    BackfillTarget,
+    BackfillTargetError,
+    target_from_arguments,
+    target_from_stack,
+)
 from ops.s3_events import s3_notification
 
 BATCH = 10  # SendMessageBatch takes at most 10 entries
@@ -127,37 +134,30 @@ def send(sqs: Any, queue_url: str, bodies: list[tuple[str, str]], counts: Counts
 
 
 def backfill(
+    target: BackfillTarget,
     *,
-    bucket: str,
-    queue_url: str,
     prefix: str = "",
-    results_bucket: str | None = None,
-    mask_suffix: str = "_mask",
-    output_format: str = "png",
     dry_run: bool = False,
-    region: str | None = None,
     log: TextIO = sys.stderr,
     s3: Any = None,
     sqs: Any = None,
 ) -> Counts:
-    """Queue every complete pair under ``prefix`` of ``bucket`` that has no outcome yet."""
-    s3 = s3 or boto3.client("s3", config=_CONFIG)
-    sqs = sqs or boto3.client("sqs", config=_CONFIG)
-    region = region or s3.meta.region_name or "us-east-1"
-    # The template names the results bucket after the input bucket.
-    results_bucket = results_bucket or bucket.replace("-input-", "-results-", 1)
-    counts = Counts()
+    """Queue every complete pair under ``prefix`` of the target's input bucket that has no outcome yet."""
+    s3 = s3 or boto3.client("s3", region_name=target.region, config=_CONFIG)
+    sqs = sqs or boto3.client("sqs", region_name=target.region, config=_CONFIG)
+    region = target.region or s3.meta.region_name or "us-east-1"
+    bucket, counts = target.input_bucket, Counts()
 
     def progress(listed: int) -> None:
         if listed and listed % 10_000 == 0:
             print(f"backfill: {listed} objects listed so far", file=log, flush=True)
 
-    stems = group(list_objects(s3, bucket, prefix, progress), mask_suffix, counts)
-    pairs = complete_pairs(bucket, stems, mask_suffix, counts)
+    stems = group(list_objects(s3, bucket, prefix, progress), target.mask_suffix, counts)
+    pairs = complete_pairs(bucket, stems, target.mask_suffix, counts)
     # The function's own "already done" check, over one listing of the results bucket; metadata is
     # read only for the pairs that have an outcome there, sixteen at a time.
-    results = ResultsBucket(S3Storage(s3), results_bucket, output_format)
-    listed = {item.key for item in list_objects(s3, results_bucket, prefix, lambda _: None)}
+    results = ResultsBucket(S3Storage(s3), target.results_bucket, target.output_format)
+    listed = {item.key for item in list_objects(s3, target.results_bucket, prefix, lambda _: None)}
     with ThreadPoolExecutor(max_workers=16) as pool:
         done = list(pool.map(lambda pair: results.already_done(pair, listed) is not None, pairs))
     bodies: list[tuple[str, str]] = []
@@ -173,45 +173,69 @@ def backfill(
     if dry_run:
         counts.queued = len(bodies)
     else:
-        send(sqs, queue_url, bodies, counts)
+        send(sqs, target.queue_url, bodies, counts)
     return counts
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--bucket", required=True, help="the input bucket")
-    parser.add_argument("--queue-url", required=True, help="the intake queue's URL (output IntakeQueueUrl)")
-    parser.add_argument("--prefix", default="", help="only keys under this prefix")
     parser.add_argument(
-        "--results-bucket", help="default: the input bucket's name with -results- for -input-"
+        "--stack", help="the deployed stack: buckets, queue and naming settings come from it (recommended)"
     )
+    parser.add_argument("--bucket", help="the input bucket (without --stack)")
+    parser.add_argument("--queue-url", help="the intake queue's URL, output IntakeQueueUrl (without --stack)")
+    parser.add_argument(
+        "--results-bucket",
+        help="without --stack: needed unless the input bucket is named <stack>-input-<account>[-<region>]",
+    )
+    parser.add_argument("--prefix", default="", help="only keys under this prefix")
     parser.add_argument(
         "--mask-suffix",
         type=_setting(mask_suffix_setting, "MASK_SUFFIX"),
-        default="_mask",
-        help="the deployment's MaskSuffix",
+        help="the deployment's MaskSuffix (default: the stack's, else _mask)",
     )
     parser.add_argument(
         "--output-format",
         type=_setting(output_format_setting, "OUTPUT_FORMAT"),
-        default="png",
-        help="the deployment's OutputFormat",
+        help="the deployment's OutputFormat (default: the stack's, else png)",
     )
     parser.add_argument("--dry-run", action="store_true", help="queue nothing; print the same counts")
     args = parser.parse_args(argv)
-    counts = backfill(
-        bucket=args.bucket,
-        queue_url=args.queue_url,
-        prefix=args.prefix,
-        results_bucket=args.results_bucket,
-        mask_suffix=args.mask_suffix,
-        output_format=args.output_format,
-        dry_run=args.dry_run,
+    try:
+        target = _target(args)
+    except BackfillTargetError as exc:
+        parser.error(str(exc))
+    region = target.region or "of the profile"
+    print(
+        f"backfill: {target.input_bucket} -> {target.queue_url} (region {region}), "
+        f"results in {target.results_bucket}",
+        file=sys.stderr,
+        flush=True,
     )
+    counts = backfill(target, prefix=args.prefix, dry_run=args.dry_run)
     print(counts.line(args.dry_run), flush=True)
     for key in counts.failed:
         print(f"backfill: not queued: {key}", file=sys.stderr)
     return 1 if counts.failed else 0
+
+
+def _target(args: argparse.Namespace) -> BackfillTarget:
+    if args.stack:
+        if args.bucket or args.queue_url or args.results_bucket:
+            raise BackfillTargetError("give either --stack, or --bucket and --queue-url, not both")
+        target = target_from_stack(boto3.client("cloudformation", config=_CONFIG), args.stack)
+    elif args.bucket and args.queue_url:
+        target = target_from_arguments(
+            bucket=args.bucket, queue_url=args.queue_url, results_bucket=args.results_bucket
+        )
+    else:
+        raise BackfillTargetError("give --stack <stack name>, or --bucket and --queue-url")
+    overrides = {
+        name: value
+        for name, value in (("mask_suffix", args.mask_suffix), ("output_format", args.output_format))
+        if value
+    }
+    return replace(target, **overrides)
 
 
 def _setting(parse: Callable[[Mapping[str, str], str], str], name: str) -> Callable[[str], str]:

@@ -20,7 +20,7 @@ from urllib.parse import quote_plus
 from uuid import uuid4
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
-INPUT_BUCKET = "image-cleanup-input-123456789012"
+INPUT_BUCKET = "image-cleanup-input-123456789012-us-east-1"
 DEFAULT_ETAG = "0123456789abcdef0123456789abcdef"
 DEFAULT_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:image-cleanup-intake"
 _FIRST_SEQUENCER = 0x0066432D43778C6A01

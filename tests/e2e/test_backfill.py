@@ -10,6 +10,7 @@ from local.provision import drain_events
 from local.samples import sample_pair
 from local.stack import LocalStack
 from ops.backfill import backfill
+from ops.backfill_target import target_from_arguments
 
 pytestmark = pytest.mark.e2e
 
@@ -37,16 +38,16 @@ def test_a_backfill_queues_complete_pairs_once_and_a_second_run_nothing(stack: L
     billed_before = stack.emulator.stats.billed
     log = io.StringIO()
     # When the prefix is backfilled (a dry run first), and the pipeline drains the queue
-    dry = backfill(
-        bucket=bucket, queue_url=stack.queue_url, prefix="old/", dry_run=True, s3=s3, sqs=sqs, log=log
-    )
+    target = target_from_arguments(bucket=bucket, queue_url=stack.queue_url)
+    assert target.results_bucket == results  # the template's names: derived from the input bucket's
+    dry = backfill(target, prefix="old/", dry_run=True, s3=s3, sqs=sqs, log=log)
     assert stack.queue_depth() == 0
-    first = backfill(bucket=bucket, queue_url=stack.queue_url, prefix="old/", s3=s3, sqs=sqs, log=log)
+    first = backfill(target, prefix="old/", s3=s3, sqs=sqs, log=log)
     stack.start_poller()
     for stem in ("a", "b", "c"):
         stack.wait_for_object(results, f"old/{stem}.png", timeout=60)
     assert stack.wait_until_idle(timeout=30)
-    second = backfill(bucket=bucket, queue_url=stack.queue_url, prefix="old/", s3=s3, sqs=sqs, log=log)
+    second = backfill(target, prefix="old/", s3=s3, sqs=sqs, log=log)
     billed = stack.emulator.stats.billed - billed_before
     depth_after = stack.queue_depth()
     # Then the dry run and the first run count the same: 3 queued, 1 done, 2 incomplete, 1 ignored

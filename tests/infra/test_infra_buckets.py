@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from image_cleanup.ports import STAGING_PREFIX
+from image_cleanup.naming import STAGING_PREFIX
 from tests.infra.template_loader import as_list, load_template, resources_of_type
 
 TEMPLATE = load_template()

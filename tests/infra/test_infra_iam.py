@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from image_cleanup.ports import STAGING_PREFIX
+from image_cleanup.naming import STAGING_PREFIX
 from local.stack_template import LOCAL_TYPES, StackTemplate
 from tests.infra.template_loader import (
     as_list,
@@ -192,7 +192,7 @@ def test_kms_decrypt_is_granted_only_for_a_given_key_and_only_through_its_servic
     assert statement["Action"] == "kms:Decrypt"
     assert statement["Resource"] == {"Ref": key_parameter}
     assert statement["Condition"] == {
-        "StringEquals": {"kms:ViaService": {"Fn::Sub": f"{service}.${{AWS::Region}}.${{AWS::URLSuffix}}"}}
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": f"{service}.${{AWS::Region}}.amazonaws.com"}}
     }
     assert policy_name not in resolved_policies()  # absent by default
     key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -202,13 +202,14 @@ def test_kms_decrypt_is_granted_only_for_a_given_key_and_only_through_its_servic
 
 
 @pytest.mark.parametrize(("policy_name", "key_parameter", "service"), KMS_POLICIES)
-def test_kms_via_service_names_the_endpoint_of_the_stacks_partition(
+def test_kms_via_service_ends_in_amazonaws_com_in_every_partition(
     policy_name: str, key_parameter: str, service: str
 ) -> None:
-    """Given a stack in China, whose endpoints end in amazonaws.com.cn ("kms:ViaService" names the
-    service's endpoint, AWS KMS Developer Guide),
+    """Given a stack in China, whose endpoints end in amazonaws.com.cn,
     when the role's KMS statement is resolved there,
-    then it names that endpoint, not the commercial partition's."""
+    then the ViaService name still ends in amazonaws.com: "Use the .amazonaws.com suffix of the AWS KMS
+    ViaService name in all AWS partitions" (AWS KMS Developer Guide, kms:ViaService). An
+    ${AWS::URLSuffix} there would never match, and the function could not decrypt."""
     key_arn = "arn:aws-cn:kms:cn-north-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab"
     template = StackTemplate("iam-check", region="cn-north-1", parameters={key_parameter: key_arn})
     template.record_created(
@@ -216,7 +217,8 @@ def test_kms_via_service_names_the_endpoint_of_the_stacks_partition(
     )
     [given] = template.role_policies()[policy_name]["Statement"]
 
-    assert given["Condition"]["StringEquals"]["kms:ViaService"] == f"{service}.cn-north-1.amazonaws.com.cn"
+    assert given["Resource"] == key_arn
+    assert given["Condition"]["StringEquals"]["kms:ViaService"] == f"{service}.cn-north-1.amazonaws.com"
 
 
 def resolved_policies(**parameters: str) -> dict[str, dict[str, Any]]:
@@ -241,7 +243,9 @@ def test_every_granted_resource_resolves_to_one_of_the_templates_own_resources()
     own = {
         template.arn(logical_id)
         for logical_id, resource in template.resources.items()
-        if resource["Type"] in LOCAL_TYPES and resource["Type"] != "AWS::SecretsManager::Secret"
+        if resource["Type"] in LOCAL_TYPES
+        and resource["Type"]
+        not in ("AWS::SecretsManager::Secret", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy")
     } | {secret_arn}
     buckets = {template.arn(logical_id) for logical_id in ("InputBucket", "ResultsBucket")}
 

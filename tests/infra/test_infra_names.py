@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
+from local.stack_template import StackTemplate
+
 PHYSICAL_NAMES: list[tuple[str, str, str]] = [
-    ("InputBucket", "BucketName", "${AWS::StackName}-input-${AWS::AccountId}"),
-    ("ResultsBucket", "BucketName", "${AWS::StackName}-results-${AWS::AccountId}"),
+    ("InputBucket", "BucketName", "${AWS::StackName}-input-${AWS::AccountId}-${AWS::Region}"),
+    ("ResultsBucket", "BucketName", "${AWS::StackName}-results-${AWS::AccountId}-${AWS::Region}"),
     ("IntakeQueue", "QueueName", "${AWS::StackName}-intake"),
     ("DeadLetterQueue", "QueueName", "${AWS::StackName}-dlq"),
     ("StateTable", "TableName", "${AWS::StackName}-state"),
@@ -31,6 +34,38 @@ def test_resource_has_its_stack_derived_physical_name(
     name = resources[logical_id]["Properties"][name_property]
 
     assert name == {"Fn::Sub": expected}
+
+
+# The longest region codes (14 characters), and the longest stack name the template documents.
+LONGEST_REGIONS = ("ap-southeast-5", "cn-northwest-1", "eusc-de-east-1")
+LONGEST_STACK = "a" * 27
+# "Bucket names must be between 3 (min) and 63 (max) characters long. ... can consist only of lowercase
+# letters, numbers, periods (.), and hyphens (-). ... must begin and end with a letter or number."
+# (Amazon S3 User Guide, "General purpose bucket naming rules")
+S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@pytest.mark.parametrize("region", LONGEST_REGIONS)
+def test_bucket_names_follow_s3s_rules_for_the_longest_stack_name_and_region(region: str) -> None:
+    """Given the longest stack name the README allows and the longest region codes,
+    when the bucket names are resolved,
+    then both follow S3's naming rules (63 characters at most)."""
+    names = StackTemplate(LONGEST_STACK, region=region).names
+
+    for bucket in (names.input_bucket, names.results_bucket):
+        assert S3_BUCKET_NAME.fullmatch(bucket), bucket
+    assert len(names.results_bucket) == 63
+
+
+def test_the_same_stack_in_two_regions_of_one_account_has_buckets_of_its_own() -> None:
+    """Given "Bucket names must be unique across all AWS accounts in all the AWS Regions within a
+    partition" (Amazon S3 User Guide),
+    when one stack name is deployed in two regions of one account,
+    then the two deployments' buckets do not collide."""
+    east = StackTemplate("image-cleanup", region="us-east-1").names
+    west = StackTemplate("image-cleanup", region="eu-west-1").names
+
+    assert {east.input_bucket, east.results_bucket}.isdisjoint({west.input_bucket, west.results_bucket})
 
 
 def test_state_table_is_keyed_by_id_with_ttl_on_expiration(resources: dict[str, dict[str, Any]]) -> None:

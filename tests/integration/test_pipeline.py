@@ -268,6 +268,37 @@ def test_mask_matching_two_images_is_a_reported_error(env: Env, context) -> None
     assert env.emulator.stats.requests == 0
 
 
+def _letter_cases(extension: str) -> list[str]:
+    """Every spelling of an extension in upper and lower case letters (the naming rule takes them all)."""
+    spellings = [""]
+    for letter in extension:
+        spellings = [done + case for done in spellings for case in (letter.lower(), letter.upper())]
+    return spellings
+
+
+def test_a_crowded_ambiguous_stem_is_reported_within_eventbridges_limit(env: Env, context) -> None:
+    # Given 40 images and 40 masks sharing one stem of 330 CJK characters (990 bytes of UTF-8, 1,980
+    # once JSON escapes them): every spelling of .png, .jpg, .jpeg and .webp
+    stem = "crowd/" + "猫" * 330
+    extensions = [case for name in ("png", "jpg", "jpeg", "webp") for case in _letter_cases(name)][:40]
+    for extension in extensions:
+        env.put(f"{stem}.{extension}", b"not read")
+        env.put(f"{stem}_mask.{extension}", b"not read")
+    # When one mask's event is handled
+    response = handle(sqs_s3_event(env.names.input_bucket, [[f"{stem}_mask.png"]]), context, env.service())
+    # Then the report and its event list 10 images and 10 masks (full keys) and count the other 60,
+    # and the event reaches the bus (all 80 keys, twice, were 317 KB: over the 256 KB EventBridge takes)
+    assert response == {"batchItemFailures": []}
+    report = env.error_report(f"{stem}.error.json")
+    assert report["error"] == "AMBIGUOUS_PAIR"
+    assert (len(report["candidates"]["images"]), len(report["candidates"]["masks"])) == (10, 10)
+    assert report["candidates_left_out"] == 60
+    assert all(key.startswith(stem) for key in report["candidates"]["images"] + report["candidates"]["masks"])
+    [event] = env.events()
+    assert event["detail"]["candidates_left_out"] == 60
+    assert "60 more not listed" in event["detail"]["message"]
+
+
 def test_other_keys_are_ignored(env: Env, context) -> None:
     # Given a text file lands in the bucket
     env.put("docs/readme.txt", b"hello")

@@ -250,3 +250,28 @@ def test_a_malformed_secret_keeps_the_record(env: Env, context) -> None:
     response = handle(sqs_s3_event(env.names.input_bucket, [["sec/a_mask.png"]]), context, env.service())
     assert len(response["batchItemFailures"]) == 1
     assert env.emulator.stats.requests == 0
+
+
+def test_a_state_table_outage_is_a_warning_with_its_own_code_not_a_bug(
+    env: Env, aws: StrictMotoServer, context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the state table refusing every write (throttling beyond the SDK's retries)
+    aws.faults.fail_dynamodb(
+        "PutItem", env.names.state_table, status=400, code="ProvisionedThroughputExceededException", times=50
+    )
+    put_pair(env, "ddb/a")
+    # When the pair's record is handled
+    response = handle(sqs_s3_event(env.names.input_bucket, [["ddb/a_mask.png"]]), context, env.service())
+    # Then the record goes back to the queue, nothing is paid, and the logs and metrics say
+    # STATE_UNAVAILABLE at WARNING level: no ERROR, no stack trace, no INTERNAL_ERROR
+    assert len(response["batchItemFailures"]) == 1
+    assert env.emulator.stats.requests == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    logs = [line for line in lines if "level" in line]
+    [failure] = [
+        line for line in logs if line["message"] == "transient failure; the record will be delivered again"
+    ]
+    assert (failure["level"], failure["error"]) == ("WARNING", "STATE_UNAVAILABLE")
+    assert not [line for line in logs if line["level"] == "ERROR" or "exception" in line]
+    errors = [line.get("error") for line in lines if "TransientFailures" in line]
+    assert errors == ["STATE_UNAVAILABLE"]

@@ -185,3 +185,12 @@ def test_error_report_is_not_mistaken_for_an_input() -> None:
     # When that key is parsed by the naming rule
     # Then it is ignored, so reports written to a shared bucket never loop back as work
     assert parse_key(report, SUFFIX) is None
+
+
+@pytest.mark.parametrize("key", [".cleanup-staging/photo.png", ".cleanup-staging/p/photo_mask.png"])
+def test_keys_under_the_staging_prefix_are_never_ours(key: str) -> None:
+    # Given an upload under the prefix the pipeline keeps its paid answers in (expired by the lifecycle
+    # rule, deletable by the role) / When the naming rule reads it / Then it is not an image or a mask
+    assert parse_key(key, "_mask") is None
+    # And the same names elsewhere are
+    assert parse_key(key.replace(".cleanup-staging/", "photos/"), "_mask") is not None

@@ -6,7 +6,7 @@ from image_cleanup.naming import ParsedKey, Role, parse_key
 from image_cleanup.pairing import Ambiguous, Gone, Pair, Waiting, resolve_pair
 from image_cleanup.ports import ListedObject
 
-BUCKET = "image-cleanup-input-123456789012"
+BUCKET = "image-cleanup-input-123456789012-us-east-1"
 SUFFIX = "_mask"
 IMAGE = ListedObject("photos/cat.jpg", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 2048)
 MASK = ListedObject("photos/cat_mask.png", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 512)

@@ -18,15 +18,16 @@ from image_cleanup.deadline import Deadline
 from image_cleanup.errors import Deferred, ErrorCode, PermanentError, ProviderUnavailable, TransientError
 from image_cleanup.failover import Failover
 from image_cleanup.imaging.limits import ProviderLimits
+from image_cleanup.naming import STAGING_PREFIX
 from image_cleanup.outcome import FAILED, SUCCEEDED
 from image_cleanup.pipeline import Pipeline
-from image_cleanup.ports import STAGING_PREFIX, CleanupAnswer, CleanupRequest, ListedObject, ObjectRef, Work
+from image_cleanup.ports import CleanupAnswer, CleanupRequest, ListedObject, ObjectRef, Work
 from image_cleanup.provider.novita import LIMITS as NOVITA
 from image_cleanup.settings import Settings
 from tests.images import encode
 
-INPUT = "image-cleanup-input-123456789012"
-RESULTS = "image-cleanup-results-123456789012"
+INPUT = "image-cleanup-input-123456789012-us-east-1"
+RESULTS = "image-cleanup-results-123456789012-us-east-1"
 SETTINGS = Settings(results_bucket=RESULTS, api_key_secret_id="image-cleanup/api-key")
 PLENTY = Deadline(lambda: 300.0)
 CLEANED_COLOUR = (12, 200, 34)
@@ -198,6 +199,21 @@ def test_key_outside_the_naming_rule_is_ignored(harness: Harness) -> None:
 
     # Then it is ignored: nothing written, nothing called, nothing published
     assert outcome.status == "ignored"
+    assert (harness.storage.writes, harness.cleaner.requests, harness.publisher.events) == ([], [], [])
+
+
+def test_a_pair_under_the_staging_prefix_is_ignored_and_says_why(harness: Harness) -> None:
+    # Given a complete pair uploaded under the prefix where the pipeline keeps its answers (its result
+    # would land there, to be expired by the lifecycle rule)
+    harness.upload(".cleanup-staging/cat.png", encode(photo()))
+    ref = harness.upload(".cleanup-staging/cat_mask.png", encode(mask()))
+
+    # When the mask's notification is handled
+    outcome = harness.handle(ref)
+
+    # Then nothing is paid for or written, and the outcome names the reason
+    assert outcome.status == "ignored"
+    assert ".cleanup-staging/" in outcome.detail["reason"]
     assert (harness.storage.writes, harness.cleaner.requests, harness.publisher.events) == ([], [], [])
 
 

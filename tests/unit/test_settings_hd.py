@@ -8,7 +8,7 @@ from image_cleanup.imaging.hd_strategy import HdStrategy
 from image_cleanup.settings import Settings, SettingsError
 
 REQUIRED = {
-    "RESULTS_BUCKET": "image-cleanup-results-123456789012",
+    "RESULTS_BUCKET": "image-cleanup-results-123456789012-us-east-1",
     "API_KEY_SECRET_ID": "image-cleanup/api-key",
 }
 

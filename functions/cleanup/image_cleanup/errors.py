@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     SOURCE_UNREADABLE = "SOURCE_UNREADABLE"
     REPORT_KEY_TOO_LONG = "REPORT_KEY_TOO_LONG"
     RESULT_REJECTED = "RESULT_REJECTED"
+    EVENT_TOO_LARGE = "EVENT_TOO_LARGE"  # the outcome is stored; only its event could not be sent
     # Transient: the upload is fine; the world around it is not (yet). SQS delivers the record again.
     API_RATE_LIMITED = "API_RATE_LIMITED"
     API_UNAVAILABLE = "API_UNAVAILABLE"

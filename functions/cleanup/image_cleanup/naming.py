@@ -2,7 +2,9 @@
 
 The mask of image ``<prefix>/<stem>.<ext>`` is ``<prefix>/<stem><suffix>.<ext2>`` in the same bucket;
 extensions ``.png .jpg .jpeg .webp .avif .heic .heif`` in any letter case. Everything else is not
-ours and is ignored.
+ours and is ignored, and so is every key under ``STAGING_PREFIX``: the pipeline keeps paid answers
+there (the lifecycle rule expires them, the role may delete them), so a result written there would not
+last.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "avif", "heic", "hei
 # two bytes over, for the longest stems.
 MAX_KEY_BYTES = 1024
 RESULT_EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
+# Answers are kept under this prefix of the results bucket (the template's lifecycle rule and the
+# role's DeleteObject grant name it too); no upload under it is ever processed.
+STAGING_PREFIX = ".cleanup-staging/"
 
 
 class Role(StrEnum):
@@ -42,8 +47,15 @@ class ParsedKey:
         return self.prefix + self.stem
 
 
+def is_reserved(key: str) -> bool:
+    """Whether ``key`` is under the prefix the pipeline keeps for itself."""
+    return key.startswith(STAGING_PREFIX)
+
+
 def parse_key(key: str, mask_suffix: str) -> ParsedKey | None:
     """Classify ``key`` as image or mask, or return None when the naming rule does not apply."""
+    if is_reserved(key):
+        return None
     prefix, _, basename = key.rpartition("/")
     prefix = f"{prefix}/" if _ else ""
     name, dot, ext = basename.rpartition(".")

@@ -97,6 +97,7 @@ class ErrorReport:
     image_etag: str | None = None
     mask_etag: str | None = None
     candidates: Mapping[str, list[str]] | None = None
+    candidates_left_out: int = 0  # candidates the report does not list (AMBIGUOUS_PAIR of a crowded stem)
     failed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +106,8 @@ class ErrorReport:
             found.update(image_etag=self.image_etag, mask_etag=self.mask_etag)
         if self.candidates is not None:
             found["candidates"] = {name: list(keys) for name, keys in self.candidates.items()}
+        if self.candidates_left_out:
+            found["candidates_left_out"] = self.candidates_left_out
         found.update(error=self.error, message=self.message, failed_at=self.failed_at)
         return found
 
@@ -189,6 +192,7 @@ class PairSummary:
                 image_etag=data.get("image_etag"),
                 mask_etag=data.get("mask_etag"),
                 candidates=data.get("candidates"),
+                candidates_left_out=int(data.get("candidates_left_out", 0)),
                 failed_at=data.get("failed_at", ""),
             )
         api = data.get("api")

@@ -19,12 +19,12 @@ from typing import Any
 from PIL import Image
 
 from .deadline import Deadline
-from .errors import ErrorCode, PermanentError, TransientError
+from .errors import CleanupError, ErrorCode, PermanentError
 from .failover import Answered, Failover
 from .imaging import encode as encoding
 from .imaging import hd_strategy, load, merge
 from .imaging.limits import Limits, ProviderLimits, check_object_size
-from .naming import ParsedKey, parse_key
+from .naming import STAGING_PREFIX, ParsedKey, is_reserved, parse_key
 from .observability import Metric, StageTimer, count, logger
 from .outcome import (
     FAILED,
@@ -49,6 +49,9 @@ from .ports import (
 )
 from .results import ResultsBucket
 from .settings import Settings
+
+# How many images, and how many masks, an AMBIGUOUS_PAIR report lists (full keys; the rest are counted).
+MAX_LISTED_CANDIDATES = 10
 
 
 @dataclass
@@ -140,8 +143,13 @@ class Pipeline:
         found = self._resolve(ref)
         if found is None:
             count(Metric.OBJECTS_IGNORED)
-            logger.info("object ignored: not an image or mask by the naming rule", extra={"key": ref.key})
-            return Outcome("ignored", {"key": ref.key})
+            reason = (
+                f"under {STAGING_PREFIX}, which the pipeline keeps for itself"
+                if is_reserved(ref.key)
+                else "not an image or mask by the naming rule"
+            )
+            logger.info(f"object ignored: {reason}", extra={"key": ref.key})
+            return Outcome("ignored", {"key": ref.key, "reason": reason})
         parsed, resolution = found
         if isinstance(resolution, Gone):
             count(Metric.OBJECTS_GONE)
@@ -345,16 +353,23 @@ class Pipeline:
         return PairSummary.failed(failure, self._results.store_report(pair, failure), timer.total_ms())
 
     def _report_ambiguous(self, bucket: str, found: Ambiguous) -> PairSummary:
+        """The report names the candidates, full keys, at most ``MAX_LISTED_CANDIDATES`` of each kind: one
+        stem can have dozens (every extension in every letter case), each key up to 1,024 bytes, and the
+        report also travels as an event (EventBridge's entry limit), a log line and an idempotency record."""
         arrival = found.arrival
+        images, masks = found.images[:MAX_LISTED_CANDIDATES], found.masks[:MAX_LISTED_CANDIDATES]
+        left_out = len(found.images) - len(images) + len(found.masks) - len(masks)
+        listed = f"; {left_out} more not listed" if left_out else ""
         failure = ErrorReport(
             bucket,
             found.images[0] if len(found.images) == 1 else None,
             found.masks[0] if len(found.masks) == 1 else None,
             ErrorCode.AMBIGUOUS_PAIR.value,
             f"{len(found.images)} images and {len(found.masks)} masks share the stem "
-            f"{arrival.prefix}{arrival.stem} in s3://{bucket}: "
-            f"{', '.join(found.images + found.masks)}; keep one image and one mask",
-            candidates={"images": list(found.images), "masks": list(found.masks)},
+            f"{arrival.prefix}{arrival.stem} in s3://{bucket} (candidates lists them{listed}); keep one "
+            "image and one mask",
+            candidates={"images": list(images), "masks": list(masks)},
+            candidates_left_out=left_out,
         )
         stored = self._results.store_ambiguous_report(arrival.prefix, arrival.stem, failure)
         return PairSummary.failed(failure, stored, None)
@@ -369,9 +384,16 @@ class Pipeline:
         detail_type = SUCCEEDED if summary.status == "succeeded" else FAILED
         try:
             self._publisher.publish(detail_type, summary.to_dict())
-        except TransientError as exc:
+        except CleanupError as exc:  # unavailable, or an event over EventBridge's limit
             count(Metric.EVENTS_FAILED)
-            logger.error("event not delivered", extra={"error": exc.code.value, "error_message": exc.message})
+            logger.error(
+                "event not delivered",
+                extra={
+                    "error": exc.code.value,
+                    "error_message": exc.message,
+                    "key": summary.image or summary.mask,
+                },
+            )
         return summary
 
     def _finish(self, summary: PairSummary) -> Outcome:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from .deadline import Deadline
 from .imaging.limits import ProviderLimits
+from .naming import STAGING_PREFIX
 
 # ---------------------------------------------------------------------------- what crosses the ports
 
@@ -163,11 +164,6 @@ class Guard(Protocol):
     def register_context(self, context: Any) -> None: ...
 
     def run(self, identity: dict[str, str], work: Work) -> dict[str, Any]: ...
-
-
-# Answers are kept under this prefix of the results bucket (the template's lifecycle rule and the
-# role's DeleteObject grant name it too).
-STAGING_PREFIX = ".cleanup-staging/"
 
 
 def staging_key(pair_id: str, request: Mapping[str, Any]) -> str:

@@ -123,7 +123,7 @@ def build_function(settings: Settings) -> Function:
         # Powertools idempotency (and its DynamoDB layer) is imported only when it is configured.
         from .aws.idempotency import PairOnce  # noqa: PLC0415
 
-        guard = PairOnce(settings.state_table, settings.idempotency_expiry_seconds)
+        guard = PairOnce(settings.state_table, settings.idempotency_expiry_seconds, dynamodb)
     answers = S3StagedAnswers(storage, settings.results_bucket)
     limits = Limits(memory_mb=settings.memory_mb)
     pipeline = Pipeline(settings, storage, failover, publisher, guard, limits=limits, answers=answers)

@@ -4,10 +4,13 @@ EVENTS_UNAVAILABLE."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from botocore.exceptions import ClientError
 
 from image_cleanup.aws.eventbridge import EventBridgePublisher
-from image_cleanup.errors import ErrorCode, TransientError
+from image_cleanup.errors import ErrorCode, PermanentError, TransientError
 from image_cleanup.outcome import EVENT_SOURCE
 from tests.integration.adapters.role import role_calls, role_client
 from tests.integration.conftest import Env
@@ -77,3 +80,31 @@ def test_an_entry_the_bus_refuses_is_events_unavailable_with_its_reason(env: Env
     # Then the failed entry (a 200 answer with FailedEntryCount 1) is EVENTS_UNAVAILABLE with its code
     assert refused.value.code is ErrorCode.EVENTS_UNAVAILABLE
     assert refused.value.message.endswith("failed: InvalidArgument")
+
+
+def test_an_event_over_eventbridges_entry_limit_is_refused_before_it_is_sent(env: Env) -> None:
+    # Given a detail whose UTF-8 form is over 256 KB ("The total entry size must be less than 256KB")
+    detail = {**DETAIL, "message": "é" * (128 * 1024)}
+    # When the function publishes it
+    with pytest.raises(PermanentError) as refused:
+        publisher(env).publish("Cleanup Failed", detail)
+    # Then it is EVENT_TOO_LARGE, naming the pair and both sizes, and nothing was put on the bus
+    assert refused.value.code is ErrorCode.EVENT_TOO_LARGE
+    assert "shop/a.png" in refused.value.message
+    assert str(256 * 1024) in refused.value.message
+    assert role_calls("events:PutEvents") == []
+
+
+def test_the_local_bus_refuses_what_eventbridge_refuses(env: Env) -> None:
+    # Given an entry of 300 KB sent as it is (moto alone takes any size)
+    events = role_client("events")
+    entry = {
+        "Source": EVENT_SOURCE,
+        "DetailType": "Cleanup Failed",
+        "Detail": json.dumps({"message": "x" * 300_000}),
+        "EventBusName": env.names.event_bus,
+    }
+    # When it is put on the bus / Then the request is refused, as EventBridge refuses it
+    with pytest.raises(ClientError) as refused:
+        events.put_events(Entries=[entry])
+    assert refused.value.response["Error"]["Code"] == "ValidationException"

@@ -8,7 +8,8 @@ import pytest
 
 from image_cleanup.aws.s3_storage import S3Storage
 from image_cleanup.errors import ErrorCode, PermanentError, TransientError
-from image_cleanup.ports import STAGING_PREFIX, ListedObject
+from image_cleanup.naming import STAGING_PREFIX
+from image_cleanup.ports import ListedObject
 from local.aws_server import StrictMotoServer
 from tests.integration.adapters.role import role_calls, role_client
 from tests.integration.conftest import Env

@@ -9,8 +9,9 @@ import pytest
 from image_cleanup.aws.s3_storage import S3Storage
 from image_cleanup.aws.staged_answers import S3StagedAnswers, pack
 from image_cleanup.errors import ErrorCode, TransientError
+from image_cleanup.naming import STAGING_PREFIX
 from image_cleanup.observability import Metric, metrics
-from image_cleanup.ports import STAGING_PREFIX, StagedAnswer, staging_key
+from image_cleanup.ports import StagedAnswer, staging_key
 from local.aws_server import StrictMotoServer
 from tests.integration.adapters.role import role_client
 from tests.integration.conftest import Env

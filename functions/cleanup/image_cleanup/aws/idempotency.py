@@ -44,8 +44,11 @@ class _MarkReplayed:
 class PairOnce:
     """Runs the work for one pair identity at most once within the expiry window."""
 
-    def __init__(self, table_name: str, expires_after_seconds: int) -> None:
-        self._store = DynamoDBPersistenceLayer(table_name=table_name, key_attr="id", expiry_attr="expiration")
+    def __init__(self, table_name: str, expires_after_seconds: int, client: Any | None = None) -> None:
+        # The composition root's client (its retry and timeout settings), when it gives one.
+        self._store = DynamoDBPersistenceLayer(
+            table_name=table_name, key_attr="id", expiry_attr="expiration", boto3_client=client
+        )
         self._config = IdempotencyConfig(
             expires_after_seconds=expires_after_seconds, response_hook=_MarkReplayed()
         )
