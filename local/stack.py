@@ -246,6 +246,13 @@ class LocalStack:
         """Drain the local events tap: the EventBridge events the function emitted."""
         return drain_events(self.client("sqs"), self.events_tap_url, max_wait)
 
+    def update_function_environment(self, **values: str) -> None:
+        """What a stack update of parameters does to a running function: new environment variables,
+        and new execution environments that read them (the warm ones are replaced)."""
+        self._function_env.update(values)
+        self._set_env(values)
+        reset_function_caches()
+
     def _set_env(self, values: dict[str, str]) -> None:
         for name, value in values.items():
             self._saved_env.setdefault(name, os.environ.get(name))

@@ -23,18 +23,21 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import boto3
 from botocore.config import Config
 
 # The function's own naming rule, pairing, results check and settings (PYTHONPATH has functions/cleanup).
 from image_cleanup.aws.s3_storage import S3Storage
+from image_cleanup.imaging.hd_strategy import HdStrategy
 from image_cleanup.naming import ParsedKey, Role, parse_key
+from image_cleanup.options import InvalidOption, PairOptions, options_for
 from image_cleanup.pairing import Ambiguous, Pair, resolve_pair
 from image_cleanup.ports import ListedObject
+from image_cleanup.provider.names import KNOWN_PROVIDERS
 from image_cleanup.results import ResultsBucket
-from image_cleanup.settings import SettingsError, mask_suffix_setting, output_format_setting
+from image_cleanup.settings import OutputFormat, SettingsError, mask_suffix_setting, output_format_setting
 from ops.backfill_target import (
     BackfillTarget,
     BackfillTargetError,
@@ -83,7 +86,13 @@ def list_objects(
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             count += 1
-            yield ListedObject(item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+            modified = item.get("LastModified")
+            yield ListedObject(
+                item["Key"],
+                item["ETag"].strip('"'),
+                int(item["Size"]),
+                modified.isoformat() if modified else "",
+            )
         progress(count)
 
 
@@ -156,13 +165,35 @@ def backfill(
     pairs = complete_pairs(bucket, stems, target.mask_suffix, counts)
     # The function's own "already done" check, over one listing of the results bucket; metadata is
     # read only for the pairs that have an outcome there, sixteen at a time.
-    results = ResultsBucket(S3Storage(s3), target.results_bucket, target.output_format)
+    storage = S3Storage(s3)
+    results = ResultsBucket(storage, target.results_bucket, target.output_format)
     listed = {item.key for item in list_objects(s3, target.results_bucket, prefix, lambda _: None)}
+    # The options an image asks for (its metadata) decide its result's key and whether an outcome is
+    # its own: read only for the pairs that have an outcome listed at all.
+    # What an upload may ask for is checked by the function; here only the text and the format matter.
+    stack = PairOptions(
+        output_format=cast(OutputFormat, target.output_format),
+        hd_strategy=HdStrategy.AUTO,
+        mask_dilation_px=0,
+        feather_px=0,
+        providers=KNOWN_PROVIDERS,
+    )
+
+    def is_done(pair: Pair) -> bool:
+        if not any(key.startswith(f"{pair.prefix}{pair.stem}.") for key in listed):
+            return False
+        try:
+            options = options_for(storage.metadata(bucket, pair.image.key) or {}, stack, pair.image.key)
+            asked, output_format = options.canonical, str(options.output_format)
+        except InvalidOption as invalid:
+            asked, output_format = invalid.asked, target.output_format
+        return results.already_done(pair, asked, output_format, listed) is not None
+
     with ThreadPoolExecutor(max_workers=16) as pool:
-        done = list(pool.map(lambda pair: results.already_done(pair, listed) is not None, pairs))
+        done = list(pool.map(is_done, pairs))
     bodies: list[tuple[str, str]] = []
-    for pair, is_done in zip(pairs, done, strict=True):
-        if is_done:
+    for pair, already in zip(pairs, done, strict=True):
+        if already:
             counts.done += 1
             continue
         mask = pair.mask

@@ -49,7 +49,8 @@ def handle(
             try:
                 return [_process(ref, pipeline, context) for ref in refs_from_sqs_body(record.body)]
             except Deferred as deferred:
-                waits.defer(_queued(record), deferred)
+                if waits.handle(_queued(record), deferred):
+                    return ["renewed"]  # a copy waits in the queue: this one is done
                 raise
 
         return dict(process_partial_response(event, record_handler, processor, context))
@@ -85,7 +86,9 @@ def _queued(record: SQSRecord) -> QueuedRecord:
         sent_at: float | None = int(attributes.sent_timestamp) / 1000.0
     except (TypeError, ValueError):
         sent_at = None
-    return QueuedRecord(record.event_source_arn, record.message_id, record.receipt_handle, receives, sent_at)
+    return QueuedRecord(
+        record.event_source_arn, record.message_id, record.receipt_handle, receives, sent_at, record.body
+    )
 
 
 def _process(ref: ObjectRef, pipeline: Pipeline, context: Any) -> str:

@@ -44,6 +44,23 @@ def test_every_call_of_the_role_is_allowed_and_every_grant_is_used() -> None:
         ):
             time.sleep(0.2)
         assert any(call.action == "sqs:ChangeMessageVisibility" for call in IAM_CALLS.calls(role))
+        # ... and, once a daily cap of one call is set (a stack update, waits shortened), of two more
+        # pairs one is held by the budget until it is queued again as a new message (sqs:SendMessage)
+        stack.update_function_environment(
+            PAID_CALLS_PER_DAY="1",
+            API_REQUESTS_PER_MINUTE="0",
+            OUTAGE_WAIT_SECONDS="1",
+            OUTAGE_MAX_WAIT_SECONDS="2",
+        )
+        for stem in ("c", "d"):
+            s3.put_object(Bucket=stack.names.input_bucket, Key=f"iam/{stem}.jpg", Body=photo)
+            s3.put_object(Bucket=stack.names.input_bucket, Key=f"iam/{stem}_mask.png", Body=mask)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(
+            call.action == "sqs:SendMessage" for call in IAM_CALLS.calls(role)
+        ):
+            time.sleep(0.5)
+        assert any(call.action == "sqs:SendMessage" for call in IAM_CALLS.calls(role))
         granted = [
             (action, resource)
             for document in stack.template.role_policies().values()

@@ -38,6 +38,9 @@ EXPECTED_ENVIRONMENT: dict[str, Any] = {
     "IOPAINT_API_URL": {"Ref": "IopaintApiUrl"},
     "IOPAINT_REQUESTS_PER_MINUTE": {"Ref": "IopaintRequestsPerMinute"},
     "QUEUE_RETENTION_SECONDS": {"Fn::FindInMap": ["IntakeQueue", "Retention", "Seconds"]},
+    "PASS_THROUGH_METADATA": {"Ref": "PassThroughMetadata"},
+    "PAID_CALLS_PER_DAY": {"Ref": "PaidCallsPerDay"},
+    "PAID_CALLS_PER_MONTH": {"Ref": "PaidCallsPerMonth"},
     "POWERTOOLS_SERVICE_NAME": "image-cleanup",
     "POWERTOOLS_METRICS_NAMESPACE": {"Ref": "MetricsNamespace"},
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
@@ -64,6 +67,10 @@ EXPECTED_PARAMETER_DEFAULTS: dict[str, Any] = {
     "ClipdropApiUrl": "https://clipdrop-api.co/cleanup/v1",
     "ClipdropMode": "fast",
     "IopaintApiUrl": "",
+    # No cap and nothing passed through unless asked for.
+    "PaidCallsPerDay": 0,
+    "PaidCallsPerMonth": 0,
+    "PassThroughMetadata": "",
 }
 
 

@@ -173,9 +173,20 @@ def test_custom_metric_alarms_use_emitted_metrics_with_the_service_dimension(
         assert metric["MetricName"] in EMITTED_METRICS
         dimensions = metric["Dimensions"]
         assert dimensions[0] == SERVICE_DIMENSION
-        # A provider's own series: the service, then one provider the function knows.
-        assert dimensions[1:] in ([], [{"Name": "provider", "Value": dimensions[-1]["Value"]}])
-        assert dimensions[1:] == [] or dimensions[-1]["Value"] in KNOWN_PROVIDERS
+        # A provider's own series (one provider the function knows) or a budget period's.
+        second = dimensions[1:]
+        assert second in (
+            [],
+            [{"Name": "provider", "Value": dimensions[-1]["Value"]}],
+            [{"Name": "period", "Value": dimensions[-1]["Value"]}],
+        )
+        if second and second[0]["Name"] == "provider":
+            assert second[0]["Value"] in KNOWN_PROVIDERS
+        if second and second[0]["Name"] == "period":
+            assert (metric["MetricName"], second[0]["Value"]) in {
+                ("BudgetUsedPercent", "day"),
+                ("BudgetUsedPercent", "month"),
+            }
 
 
 def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(resources: dict[str, dict[str, Any]]) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from image_cleanup.waits import WaitSchedule
+from image_cleanup.waits import RENEW_AT_RECEIVE, WaitSchedule
 from tests.infra.template_loader import as_list, load_template, resolve, resources_of_type
 
 TEMPLATE = load_template()
@@ -222,3 +222,15 @@ def test_the_function_knows_the_intake_queues_retention(
 
     assert resources["IntakeQueue"]["Properties"]["MessageRetentionPeriod"] == retention
     assert function_environment["QUEUE_RETENTION_SECONDS"] == retention
+
+
+def test_a_record_held_by_the_budget_is_renewed_long_before_the_dlq(
+    resources: dict[str, dict[str, Any]],
+) -> None:
+    """Given a record held by a monthly cap waits weeks, longer than its receives allow,
+    when the receive it is renewed at is compared with the queue's maxReceiveCount,
+    then it is renewed (queued again as a new message) with receives to spare: a held record never
+    reaches the dead-letter queue, even when an outage's waits came first."""
+    max_receives = int(resources["IntakeQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"])
+
+    assert max_receives >= RENEW_AT_RECEIVE * 2

@@ -339,6 +339,10 @@ class RecordingDeferrer:
         self.calls.append((queue_arn, receipt_handle, seconds))
         return True
 
+    def resend(self, queue_arn: str, body: str, delay_seconds: int) -> bool:
+        self.calls.append((queue_arn, body, delay_seconds))
+        return True
+
 
 def test_a_record_waiting_for_its_turn_is_deferred_not_retried() -> None:
     # Given a record that must wait for a send slot of the shared quota

@@ -8,7 +8,7 @@ from image_cleanup.ports import ListedObject
 
 BUCKET = "image-cleanup-input-123456789012-us-east-1"
 SUFFIX = "_mask"
-IMAGE = ListedObject("photos/cat.jpg", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 2048)
+IMAGE = ListedObject("photos/cat.jpg", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 2048, "2026-12-07T09:21:07+00:00")
 MASK = ListedObject("photos/cat_mask.png", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 512)
 
 
@@ -47,6 +47,7 @@ def test_both_present_make_a_pair_pinned_to_both_etags() -> None:
         "bucket": BUCKET,
         "image": "photos/cat.jpg",
         "image_etag": IMAGE.etag,
+        "image_modified": "2026-12-07T09:21:07+00:00",
         "mask": "photos/cat_mask.png",
         "mask_etag": MASK.etag,
     }

@@ -21,7 +21,7 @@ from image_cleanup.imaging.limits import ProviderLimits
 from image_cleanup.naming import STAGING_PREFIX
 from image_cleanup.outcome import FAILED, SUCCEEDED
 from image_cleanup.pipeline import Pipeline
-from image_cleanup.ports import CleanupAnswer, CleanupRequest, ListedObject, ObjectRef, Work
+from image_cleanup.ports import CleanupAnswer, CleanupRequest, Download, ListedObject, ObjectRef, Work
 from image_cleanup.provider.novita import LIMITS as NOVITA
 from image_cleanup.settings import Settings
 from tests.images import encode
@@ -67,6 +67,7 @@ class Stored:
     etag: str
     content_type: str = "application/octet-stream"
     metadata: dict[str, str] = field(default_factory=dict)
+    modified: str = ""
 
 
 class MemoryStorage:
@@ -75,24 +76,31 @@ class MemoryStorage:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], Stored] = {}
         self.writes: list[tuple[str, str]] = []
+        self._uploads = 0  # S3's LastModified: every PUT is a new upload, even of the same bytes
 
-    def put(self, bucket: str, key: str, body: bytes) -> None:
-        self.objects[(bucket, key)] = Stored(body, hashlib.md5(body, usedforsecurity=False).hexdigest())
+    def put(self, bucket: str, key: str, body: bytes, metadata: Mapping[str, str] | None = None) -> None:
+        self._uploads += 1
+        self.objects[(bucket, key)] = Stored(
+            body,
+            hashlib.md5(body, usedforsecurity=False).hexdigest(),
+            metadata=dict(metadata or {}),
+            modified=f"2026-12-07T00:00:{self._uploads:02d}+00:00",
+        )
 
     def list_prefix(self, bucket: str, prefix: str) -> list[ListedObject]:
         return [
-            ListedObject(key, stored.etag, len(stored.body))
+            ListedObject(key, stored.etag, len(stored.body), stored.modified)
             for (b, key), stored in sorted(self.objects.items())
             if b == bucket and key.startswith(prefix)
         ]
 
-    def read(self, bucket: str, key: str, etag: str) -> bytes:
+    def read(self, bucket: str, key: str, etag: str) -> Download:
         stored = self.objects.get((bucket, key))
         if stored is None:
             raise PermanentError(ErrorCode.SOURCE_MISSING, f"s3://{bucket}/{key} no longer exists")
         if stored.etag != etag:
             raise TransientError(ErrorCode.SOURCE_CHANGED, f"s3://{bucket}/{key} was replaced")
-        return stored.body
+        return Download(stored.body, dict(stored.metadata))
 
     def write(
         self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
@@ -174,8 +182,8 @@ class Harness:
     def service(self) -> Pipeline:
         return pipeline(self.settings, self.storage, self.cleaner, self.publisher, self.guard)
 
-    def upload(self, key: str, body: bytes) -> ObjectRef:
-        self.storage.put(INPUT, key, body)
+    def upload(self, key: str, body: bytes, metadata: Mapping[str, str] | None = None) -> ObjectRef:
+        self.storage.put(INPUT, key, body, metadata)
         return ObjectRef(INPUT, key)
 
     def handle(self, ref: ObjectRef) -> Any:
@@ -607,3 +615,171 @@ def test_a_permanent_failure_after_the_paid_call_discards_the_kept_answer() -> N
     assert (outcome.status, outcome.detail["error"]) == ("failed", "API_BAD_RESPONSE")
     assert [key for (_, key) in storage.writes if key.startswith(STAGING_PREFIX)] != []
     assert not [key for (_, key) in storage.objects if key.startswith(STAGING_PREFIX)]
+
+
+# ---------------------------------------------------------------- per-upload options
+
+
+def test_an_uploads_output_format_decides_its_results_key_and_format(harness: Harness) -> None:
+    # Given a PNG stack, and an upload asking for WebP (the mask's own metadata asks for JPEG: ignored)
+    harness.upload("photos/cat.jpg", encode(photo(), "JPEG"), {"cleanup-output-format": "webp"})
+    ref = harness.upload("photos/cat_mask.png", encode(mask()), {"cleanup-output-format": "jpeg"})
+
+    # When the pair is cleaned
+    harness.handle(ref)
+
+    # Then the result is cat.webp, in WebP, and records the options it was made with
+    stored = harness.storage.result("photos/cat.webp")
+    assert decode(stored.body).format == "WEBP"
+    assert stored.metadata["source-options"] == "output-format=webp"
+    assert [key for _, key in harness.storage.writes] == ["photos/cat.webp"]
+
+
+def test_an_uploads_providers_choose_among_the_stacks() -> None:
+    # Given a stack with two providers, and an upload that asks for the second only
+    harness = Harness(replace(SETTINGS, providers=("novita", "clipdrop")))
+    clipdrop = FakeCleaner(name="clipdrop")
+    service = Pipeline(
+        harness.settings, harness.storage, Failover([harness.cleaner, clipdrop]), harness.publisher
+    )
+    harness.upload("photos/cat.png", encode(photo()), {"cleanup-providers": "clipdrop"})
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is cleaned
+    service.handle_object(ref, PLENTY)
+
+    # Then only that provider is called, and the event says so
+    assert (len(harness.cleaner.requests), len(clipdrop.requests)) == (0, 1)
+    [(_, detail)] = harness.publisher.events
+    assert detail["api"]["provider"] == "clipdrop"
+
+
+def test_an_uploads_dilation_and_feather_change_what_is_sent_and_merged(harness: Harness) -> None:
+    # Given the same pair uploaded twice: as the stack says, then with a dilated mask and a feather
+    harness.upload("plain/cat.png", encode(photo()))
+    plain = harness.upload("plain/cat_mask.png", encode(mask()))
+    harness.upload(
+        "soft/cat.png", encode(photo()), {"cleanup-mask-dilation-px": "2", "cleanup-feather-px": "2"}
+    )
+    soft = harness.upload("soft/cat_mask.png", encode(mask()))
+
+    # When both are cleaned
+    harness.handle(plain)
+    harness.handle(soft)
+
+    # Then the dilated mask covers more pixels, and the feathered result differs from the plain one
+    plain_request, soft_request = harness.cleaner.requests
+    covered = [
+        sum(1 for value in decode(request.mask).tobytes() if value)
+        for request in (plain_request, soft_request)
+    ]
+    assert covered[1] > covered[0]
+    plain_result = decode(harness.storage.result("plain/cat.png").body).convert("RGB")
+    soft_result = decode(harness.storage.result("soft/cat.png").body).convert("RGB")
+    assert plain_result.tobytes() != soft_result.tobytes()
+
+
+def test_an_invalid_option_is_reported_without_a_call(harness: Harness) -> None:
+    # Given an upload with an output format the pipeline does not know
+    harness.upload("photos/cat.png", encode(photo()), {"cleanup-output-format": "bmp"})
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is handled
+    outcome = harness.handle(ref)
+
+    # Then it fails for good with INVALID_OPTION, naming key, value and the rule, and nothing is paid
+    report = json.loads(harness.storage.result("photos/cat.error.json").body)
+    assert outcome.status == "failed"
+    assert report["error"] == "INVALID_OPTION"
+    assert "x-amz-meta-cleanup-output-format" in report["message"]
+    assert "'bmp'" in report["message"]
+    assert "png, webp, jpeg, source" in report["message"]
+    assert harness.cleaner.requests == []
+    assert [event[0] for event in harness.publisher.events] == [FAILED]
+
+
+def test_options_are_part_of_what_is_paid_for_once(harness: Harness) -> None:
+    # Given a pair cleaned with WebP asked for
+    harness.upload("photos/cat.png", encode(photo()), {"cleanup-output-format": "webp"})
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+    harness.handle(ref)
+    # When the same bytes are uploaded again with the same options (new upload: new LastModified),
+    harness.upload("photos/cat.png", encode(photo()), {"cleanup-output-format": "WEBP"})
+    again = harness.handle(harness.upload("photos/cat_mask.png", encode(mask())))
+    # Then nothing is paid again: the stored outcome answers, and no second event is sent
+    assert len(harness.cleaner.requests) == 1
+    assert again.status == "succeeded"
+    assert len(harness.publisher.events) == 1
+    # And with other options, it is new work: paid and stored under the new format
+    harness.upload("photos/cat.png", encode(photo()), {"cleanup-output-format": "jpeg"})
+    harness.handle(harness.upload("photos/cat_mask.png", encode(mask())))
+    assert len(harness.cleaner.requests) == 2
+    assert decode(harness.storage.result("photos/cat.jpg").body).format == "JPEG"
+
+
+# ---------------------------------------------------------------- pass-through metadata
+
+PASSING = replace(SETTINGS, pass_through_metadata=("job-id", "tenant", "notes"))
+
+
+def test_named_metadata_travels_to_the_result_and_the_event_and_only_names_reach_the_log(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a stack that passes job-id, tenant and notes through, and an upload with two of them
+    harness = Harness(PASSING)
+    harness.upload("photos/cat.png", encode(photo()), {"job-id": "42", "tenant": "acme", "other": "x"})
+    ref = harness.upload("photos/cat_mask.png", encode(mask()), {"job-id": "from-the-mask"})
+
+    # When the pair is cleaned
+    harness.handle(ref)
+
+    # Then the result and the event carry the image's values (not the mask's, not unnamed ones)
+    stored = harness.storage.result("photos/cat.png")
+    assert (stored.metadata["job-id"], stored.metadata["tenant"]) == ("42", "acme")
+    assert "other" not in stored.metadata
+    [(_, detail)] = harness.publisher.events
+    assert detail["metadata"] == {"job-id": "42", "tenant": "acme"}
+    # And the pair's log line names them without their values
+    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines() if '"pair cleaned"' in text]
+    assert line["outcome"]["metadata"] == ["job-id", "tenant"]
+    assert "acme" not in json.dumps(line)
+
+
+def test_a_value_that_does_not_fit_with_the_provenance_is_left_out_of_the_object_but_sent_in_the_event(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a value of 1,900 bytes: with the provenance, over S3's 2 KB of user metadata
+    harness = Harness(PASSING)
+    notes = "n" * 1900
+    harness.upload("photos/cat.png", encode(photo()), {"job-id": "42", "notes": notes})
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is cleaned
+    harness.handle(ref)
+
+    # Then the provenance and job-id are on the result, notes is not; the event has both; the log names it
+    stored = harness.storage.result("photos/cat.png")
+    assert stored.metadata["source-image-etag"]
+    assert stored.metadata["job-id"] == "42"
+    assert "notes" not in stored.metadata
+    [(_, detail)] = harness.publisher.events
+    assert detail["metadata"]["notes"] == notes
+    out = capsys.readouterr().out
+    [left_out] = [json.loads(text) for text in out.splitlines() if "left out of the result" in text]
+    assert left_out["names"] == ["notes"]
+    assert notes not in out
+
+
+def test_a_failed_pairs_event_carries_the_metadata_too() -> None:
+    # Given an upload whose image is not an image, with a job id
+    harness = Harness(PASSING)
+    harness.upload("photos/cat.png", b"not an image", {"job-id": "42"})
+    ref = harness.upload("photos/cat_mask.png", encode(mask()))
+
+    # When the pair is handled
+    harness.handle(ref)
+
+    # Then "Cleanup Failed" carries the job id, for the backend to match
+    [(detail_type, detail)] = harness.publisher.events
+    assert detail_type == FAILED
+    assert detail["metadata"] == {"job-id": "42"}

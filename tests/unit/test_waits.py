@@ -69,10 +69,15 @@ def test_the_outage_ridden_out_is_the_sum_of_the_waits_of_every_receive_but_the_
 class Deferrer:
     def __init__(self, works: bool = True) -> None:
         self.calls: list[tuple[str, str, int]] = []
+        self.copies: list[tuple[str, str, int]] = []
         self._works = works
 
     def defer(self, queue_arn: str, receipt_handle: str, seconds: int) -> bool:
         self.calls.append((queue_arn, receipt_handle, seconds))
+        return self._works
+
+    def resend(self, queue_arn: str, body: str, delay_seconds: int) -> bool:
+        self.copies.append((queue_arn, body, delay_seconds))
         return self._works
 
 

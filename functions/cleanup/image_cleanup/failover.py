@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from .budget import BUDGET_HOLD, BudgetExhausted
 from .circuit import Admission, CircuitPolicy, Circuits, Entry, MemoryCircuitStore
 from .deadline import Deadline
 from .errors import CleanupError, Deferred, ErrorCode, PermanentError, ProviderUnavailable, TransientError
@@ -32,7 +33,15 @@ from .imaging.hd_strategy import Region
 from .imaging.limits import ProviderLimits
 from .imaging.probe import probe_images
 from .observability import Metric, count, logger, provider_count
-from .ports import Cleaner, CleanupAnswer, CleanupRequest, NoWaitingRoom, WaitingRoom
+from .ports import (
+    Cleaner,
+    CleanupAnswer,
+    CleanupRequest,
+    NoBudget,
+    NoWaitingRoom,
+    SpendingBudget,
+    WaitingRoom,
+)
 
 RegionFor = Callable[[ProviderLimits], Region]
 T = TypeVar("T")
@@ -70,6 +79,7 @@ class Failover:
         *,
         spacing_seconds: Mapping[str, float] | None = None,
         fallback_seconds: float = 20.0,
+        budget: SpendingBudget | None = None,
     ) -> None:
         self._cleaners = {cleaner.name: cleaner for cleaner in cleaners}
         self.order = tuple(self._cleaners)
@@ -77,17 +87,28 @@ class Failover:
         self._room = waiting_room or NoWaitingRoom()
         self._spacing = dict(spacing_seconds or {})
         self._fallback = fallback_seconds
+        self._budget = budget or NoBudget()
 
-    def clean(self, region_for: RegionFor, pair_id: str, deadline: Deadline) -> Answered:
+    def clean(
+        self,
+        region_for: RegionFor,
+        pair_id: str,
+        deadline: Deadline,
+        providers: Sequence[str] | None = None,
+    ) -> Answered:
         """The first answer a provider gives; Deferred when none can clean now.
 
-        Providers are admitted one at a time, in order, and only until one answers: a provider that
-        is not called never has its probe lease taken."""
+        Providers are admitted one at a time, in order (``providers``: the pair's own choice among the
+        stack's, by default all of them), and only until one answers: a provider that is not called
+        never has its probe lease taken."""
+        order = (
+            self.order if providers is None else tuple(name for name in providers if name in self._cleaners)
+        )
         waits: list[float] = []
         tried: list[Attempt] = []
         refused: list[PermanentError] = []
         open_circuits: list[str] = []
-        for position, name in enumerate(self.order):
+        for position, name in enumerate(order):
             entry = self._circuits.admit(name, lease_seconds=deadline.remaining())
             if entry.admission is Admission.WAIT:
                 open_circuits.append(name)
@@ -103,10 +124,17 @@ class Failover:
                 refused.append(too_much)
                 continue
             # Keep time for the providers after this one, but never take this one's own below it.
-            later = self._fallback * (len(self.order) - position - 1)
+            later = self._fallback * (len(order) - position - 1)
             share = deadline.keeping(min(later, max(0.0, deadline.remaining() - self._fallback)))
             try:
                 answer = cleaner.clean(_request(region, pair_id), share)
+            except BudgetExhausted as held:
+                # A cap is reached and this provider bills: it was not called. One that does not bill
+                # (a self-hosted IOPaint) may still clean the pair.
+                self._release(entry)
+                tried.append(Attempt(name, held.code.value))
+                waits.append(held.retry_after or 0.0)
+                continue
             except ProviderUnavailable as unavailable:
                 self._unavailable(entry, unavailable)
                 tried.append(Attempt(name, unavailable.code.value))
@@ -126,7 +154,7 @@ class Failover:
             if tried:
                 count(Metric.PAIRS_FAILED_OVER)
             return Answered(answer, region, tuple(tried))
-        count(Metric.CIRCUITS_ALL_OPEN, 1 if len(open_circuits) == len(self.order) else 0)
+        count(Metric.CIRCUITS_ALL_OPEN, 1 if len(open_circuits) == len(order) else 0)
         if refused and not tried and not open_circuits:
             raise refused[0]  # no provider, of those that are up, takes this image as it is
         raise self._no_provider(tried, open_circuits, min(waits, default=0.0), pair_id)
@@ -155,6 +183,10 @@ class Failover:
             provider_count(Metric.PROBES_SENT, name)
             try:
                 self._cleaners[name].probe(probe, deadline)
+            except BudgetExhausted as held:
+                self._release(entry)  # not called: a cap is reached
+                found[name] = held.code.value
+                continue
             except ProviderUnavailable as unavailable:
                 self._unavailable(entry, unavailable)
                 found[name] = unavailable.code.value
@@ -170,7 +202,20 @@ class Failover:
             found[name] = "recovered"
         # The alarms' series stay fed while every record waits and none comes back.
         count(Metric.CIRCUITS_ALL_OPEN, 0 if working else 1)
+        self._release_held_by_budget()
         return found
+
+    def _release_held_by_budget(self) -> None:
+        """Records held by a spending cap come back as soon as there is room: a raised cap, or the
+        period's turn (their own waits end then too), a minute's worth at a time."""
+        room = self._best_effort(self._budget.room)
+        if not room:
+            return
+        spacing = max((self._spacing.get(name, 0.0) for name in self.order), default=0.0)
+        limit = max(WAKE_MINIMUM, math.ceil(60.0 / spacing)) if spacing > 0 else WAKE_UNPACED
+        woken = self._best_effort(lambda: self._room.wake(BUDGET_HOLD, spacing, min(limit, room)))
+        if woken:
+            logger.info("room in the spending budget: held records released", extra={"records": woken})
 
     # -- the circuits' bookkeeping: never allowed to fail a pair whose answer is paid for ---------
     def _unavailable(self, entry: Entry, unavailable: ProviderUnavailable) -> None:
@@ -227,13 +272,24 @@ class Failover:
     def _no_provider(
         self, tried: list[Attempt], open_circuits: list[str], wait: float, pair_id: str
     ) -> Deferred:
+        """The record waits for any of the providers it may use (those it tried or found open), or, when
+        a spending cap is all that stopped it, for room in the budget."""
+        if tried and not open_circuits and all(a.error == ErrorCode.BUDGET_EXHAUSTED.value for a in tried):
+            return Deferred(
+                ErrorCode.BUDGET_EXHAUSTED,
+                "a spending cap is reached (PAID_CALLS_PER_DAY or PAID_CALLS_PER_MONTH): the record waits "
+                "for the period's turn or a higher cap, nothing is paid",
+                wait_seconds=wait,
+                providers=(BUDGET_HOLD,),
+                pair_id=pair_id,
+            )
         states = [f"{name}: circuit open" for name in open_circuits]
         states += [f"{attempt.provider}: {attempt.error}" for attempt in tried]
         return Deferred(
             ErrorCode.PROVIDERS_UNAVAILABLE,
             f"no provider can clean the pair now ({'; '.join(states)}); the record waits in the queue",
             wait_seconds=wait,
-            providers=self.order,
+            providers=tuple(dict.fromkeys([*open_circuits, *(attempt.provider for attempt in tried)])),
             pair_id=pair_id,
         )
 

@@ -71,6 +71,11 @@ class Metric(StrEnum):
     ANSWERS_NOT_STAGED = "AnswersNotStaged"
     REPORTS_NOT_STORED = "ReportsNotStored"
     EVENTS_FAILED = "EventsFailed"
+    METADATA_LEFT_OUT = "MetadataLeftOut"  # pass-through entries left out of a result (over S3's 2 KB)
+    # the spending caps
+    PAID_CALLS = "PaidCalls"  # per provider: answers of a provider that bills (successes)
+    BUDGET_USED_PERCENT = "BudgetUsedPercent"  # with a "period" dimension (day, month): of its cap
+    PAIRS_HELD_BY_BUDGET = "PairsHeldByBudget"  # records sent back to wait because a cap is reached
 
 
 class _UntracedTracer:
@@ -145,6 +150,11 @@ def provider_gauge(metric: Metric, provider: str, value: float, unit: MetricUnit
 def provider_seconds(metric: Metric, provider: str, value: float) -> None:
     """A duration of this ``provider`` alone (how long its circuit has been open)."""
     _dimensioned(metric, MetricUnit.Seconds, value, "provider", provider)
+
+
+def period_gauge(metric: Metric, period: str, value: float) -> None:
+    """A value of one budget ``period`` (day or month), as a percentage."""
+    _dimensioned(metric, MetricUnit.Percent, value, "period", period)
 
 
 def _dimensioned(metric: Metric, unit: MetricUnit, value: float, dimension: str, label: str) -> None:

@@ -137,6 +137,7 @@ class PairSummary:
     total_ms: float | None = None
     already_done: bool = False
     replayed: bool = False
+    metadata: Mapping[str, str] | None = None  # PASS_THROUGH_METADATA's names and values from the image
 
     @classmethod
     def failed(cls, failure: ErrorReport, report: StoredAt | None, total_ms: float | None) -> PairSummary:
@@ -175,6 +176,16 @@ class PairSummary:
             found["total_ms"] = self.total_ms
         if self.replayed:
             found["replayed"] = True
+        if self.metadata is not None:
+            found["metadata"] = dict(self.metadata)
+        return found
+
+    def to_log(self) -> dict[str, Any]:
+        """The summary for the log line: the pass-through metadata by name only (its values may be the
+        users' data; the events carry them)."""
+        found = self.to_dict()
+        if self.metadata is not None:
+            found["metadata"] = sorted(self.metadata)
         return found
 
     @classmethod
@@ -196,6 +207,7 @@ class PairSummary:
                 failed_at=data.get("failed_at", ""),
             )
         api = data.get("api")
+        carried = data.get("metadata")
         return cls(
             status="succeeded" if data.get("status") == "succeeded" else "failed",
             bucket=data.get("bucket", ""),
@@ -214,6 +226,7 @@ class PairSummary:
             total_ms=data.get("total_ms"),
             already_done=bool(data.get("already_done")),
             replayed=bool(data.get("replayed")),
+            metadata={str(k): str(v) for k, v in carried.items()} if isinstance(carried, Mapping) else None,
         )
 
     def replay(self) -> PairSummary:
@@ -255,6 +268,7 @@ SOURCE_IMAGE = "source-image"
 SOURCE_MASK = "source-mask"
 SOURCE_IMAGE_ETAG = "source-image-etag"
 SOURCE_MASK_ETAG = "source-mask-etag"
+SOURCE_OPTIONS = "source-options"  # the options the upload asked for (``options.PairOptions.canonical``)
 PROVIDER = "provider"
 
 
@@ -266,11 +280,19 @@ def metadata_bytes(metadata: dict[str, str]) -> int:
 
 
 def provenance(
-    image_key: str, mask_key: str, image_etag: str, mask_etag: str, provider: str | None = None
+    image_key: str,
+    mask_key: str,
+    image_etag: str,
+    mask_etag: str,
+    provider: str | None = None,
+    options: str = "",
 ) -> dict[str, str]:
-    """The provenance entries (the sources, their ETags, and the provider that made the answer, if
-    one did), within ``METADATA_BUDGET_BYTES`` for every legal pair of keys."""
+    """The provenance entries (the sources, their ETags, the options the upload asked for, and the
+    provider that made the answer, if one did), within ``METADATA_BUDGET_BYTES`` for every legal pair
+    of keys."""
     fixed = {SOURCE_IMAGE_ETAG: image_etag, SOURCE_MASK_ETAG: mask_etag}
+    if options:
+        fixed[SOURCE_OPTIONS] = options
     if provider:
         fixed[PROVIDER] = provider
     image, mask = _encoded(image_key), _encoded(mask_key)
@@ -281,6 +303,19 @@ def provenance(
         image = shorten(image_key, max(room // 2, room - len(mask)))
         mask = shorten(mask_key, room - len(image))
     return {SOURCE_IMAGE: image, SOURCE_MASK: mask, **fixed}
+
+
+def with_carried(metadata: dict[str, str], carried: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """``metadata`` (the provenance: never dropped) and, in the order given, each carried entry that
+    still fits within ``METADATA_BUDGET_BYTES``; the names of those that did not fit."""
+    found = dict(metadata)
+    left_out: list[str] = []
+    for name, value in carried.items():
+        if name in found or metadata_bytes({**found, name: value}) > METADATA_BUDGET_BYTES:
+            left_out.append(name)
+        else:
+            found[name] = value
+    return found, left_out
 
 
 def shorten(key: str, room: int) -> str:

@@ -26,11 +26,15 @@ class Pair:
     mask: ListedObject
 
     def identity(self) -> dict[str, str]:
-        """What makes this work unique: bucket, both keys and both ETags. New content is new work."""
+        """What makes this work unique: bucket, both keys and both ETags, and when the image was uploaded.
+        New content is new work; so is a new upload of the same image (its metadata may ask for other
+        options: whether it did is decided once its metadata is read, from the outcome's provenance).
+        Both notifications of one upload share it."""
         return {
             "bucket": self.bucket,
             "image": self.image.key,
             "image_etag": self.image.etag,
+            "image_modified": self.image.last_modified,
             "mask": self.mask.key,
             "mask_etag": self.mask.etag,
         }

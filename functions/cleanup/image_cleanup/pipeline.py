@@ -11,9 +11,9 @@ module behind it; the ports it uses are in ``ports``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PIL import Image
@@ -26,6 +26,7 @@ from .imaging import hd_strategy, load, merge
 from .imaging.limits import Limits, ProviderLimits, check_object_size
 from .naming import STAGING_PREFIX, ParsedKey, is_reserved, parse_key
 from .observability import Metric, StageTimer, count, logger
+from .options import InvalidOption, PairOptions, options_for
 from .outcome import (
     FAILED,
     SUCCEEDED,
@@ -86,6 +87,7 @@ class Pipeline:
         self._limits = limits or Limits()
         self._answers = answers or NoStaging()
         self._results = ResultsBucket(storage, settings.results_bucket, settings.output_format)
+        self._stack_options = PairOptions.of_stack(settings)
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reads")
 
     def register_context(self, context: Any) -> None:
@@ -108,34 +110,53 @@ class Pipeline:
     def _clean(self, pair: Pair, deadline: Deadline) -> PairSummary:
         timer = StageTimer()
         call: _Call | None = None
+        asked = ""  # the options the upload asked for, as its outcome's provenance records them
+        carried: dict[str, str] | None = None  # the image's pass-through metadata, once read
         try:
             # Each large object is let go as soon as its stage is done: the upload once it is sent,
             # the payload and the answer once merged, the mask and the photo once encoded.
-            upload, loaded, mask = self._load(pair, timer)
-            wanted = self._region(pair, upload, loaded, mask)
+            upload, mask_bytes, metadata = self._read(pair, timer)
+            carried = self._carried(metadata)
+            options = options_for(metadata, self._stack_options, _name(pair.bucket, pair.image.key))
+            asked = options.canonical
+            done = self._results.already_done(pair, asked, options.output_format)
+            if done is not None:
+                return done  # this upload's bytes and options were cleaned already: nothing to pay
+            loaded, mask = self._decode(pair, upload, mask_bytes, options, timer)
+            del mask_bytes
+            wanted = self._region(pair, upload, loaded, mask, options)
             del upload
             if wanted is not None:
-                call = self._call(pair, wanted, deadline, timer)
+                call = self._call(pair, wanted, options, deadline, timer)
                 del wanted
                 try:
-                    self._merge(loaded, mask, call, timer)
+                    self._merge(loaded, mask, call, options, timer)
                     del mask
-                    encoded = self._encode(loaded, timer)
+                    encoded = self._encode(loaded, options, timer)
                 finally:
                     if call.kept is not None:
                         call.kept.wait()  # the paid answer is safe before this delivery can end
             else:
                 del mask
-                encoded = self._encode(loaded, timer)
+                encoded = self._encode(loaded, options, timer)
             size = loaded.image.size
             del loaded
-            summary = self._write(pair, size, encoded, call, timer)
+            summary = self._write(pair, size, encoded, call, asked, carried or {}, timer)
         except PermanentError as exc:
-            summary = self._report(pair, exc, timer)
+            if isinstance(exc, InvalidOption):
+                asked = exc.asked  # a report for these options, not for an upload that asked for none
+            summary = self._report(pair, exc, timer, asked)
         if call is not None:
             # The outcome is stored: the kept answer has served (a TransientError leaves it in place).
             self._answers.discard(call.staging_key)
-        return summary
+        return summary if carried is None else replace(summary, metadata=carried)
+
+    def _carried(self, metadata: Mapping[str, str]) -> dict[str, str] | None:
+        """The image's entries PASS_THROUGH_METADATA names (None: none are configured)."""
+        names = self._settings.pass_through_metadata
+        if not names:
+            return None
+        return {name: metadata[name] for name in names if name in metadata}
 
     # -- 1 pair ----------------------------------------------------------------------------------------
     def _pair(self, ref: ObjectRef) -> Pair | Outcome:
@@ -180,36 +201,44 @@ class Pipeline:
 
     # -- 2 claim ---------------------------------------------------------------------------------------
     def _claim(self, pair: Pair, work: Callable[[], PairSummary]) -> PairSummary:
-        """Run the paid work once per pair identity (bucket, keys, ETags): the guard's record, then, as the
-        guard of last resort (no STATE_TABLE, an expired record), an outcome already in the results bucket."""
+        """Run the paid work once per pair identity (bucket, keys, ETags, the image's upload): the
+        guard's record; the guard of last resort (no STATE_TABLE, an expired record, a new upload of the
+        same bytes) is the results bucket, checked once the upload's options are read (``_clean``)."""
 
         def once(_: dict[str, str]) -> dict[str, Any]:
-            return (self._results.already_done(pair) or work()).to_dict()
+            return work().to_dict()
 
         return PairSummary.from_dict(self._guard.run(pair.identity(), once))
 
     # -- 3 load ----------------------------------------------------------------------------------------
-    def _load(self, pair: Pair, timer: StageTimer) -> tuple[bytes, load.LoadedImage, Image.Image]:
-        """Both objects read (pinned to the listed ETags) and validated: the photo upright, the mask
-        binary."""
+    def _read(self, pair: Pair, timer: StageTimer) -> tuple[bytes, bytes, Mapping[str, str]]:
+        """Both objects read (pinned to the listed ETags), and the image's user metadata from the same
+        GET (its options and pass-through entries; the mask's metadata is never read)."""
         image_name, mask_name = _name(pair.bucket, pair.image.key), _name(pair.bucket, pair.mask.key)
         check_object_size(image_name, pair.image.size, self._limits)
         check_object_size(mask_name, pair.mask.size, self._limits)
         with timer.stage("read"):
             # Both GETs at once: the mask's round trip overlaps the photo's.
             mask_read = self._reads.submit(self._storage.read, pair.bucket, pair.mask.key, pair.mask.etag)
-            upload = self._storage.read(pair.bucket, pair.image.key, pair.image.etag)
-            mask_bytes = mask_read.result()
+            image = self._storage.read(pair.bucket, pair.image.key, pair.image.etag)
+            mask_bytes = mask_read.result().body
+        return image.body, mask_bytes, image.metadata
+
+    def _decode(
+        self, pair: Pair, upload: bytes, mask_bytes: bytes, options: PairOptions, timer: StageTimer
+    ) -> tuple[load.LoadedImage, Image.Image]:
+        """Both objects validated: the photo upright, the mask binary (dilated as the pair asks)."""
+        image_name, mask_name = _name(pair.bucket, pair.image.key), _name(pair.bucket, pair.mask.key)
         with timer.stage("decode"):
             loaded = load.load_image(upload, image_name, self._limits, pair.image.size + pair.mask.size)
             mask = load.load_mask(
-                mask_bytes, mask_name, loaded.image.size, self._limits, self._settings.mask_dilation_px
+                mask_bytes, mask_name, loaded.image.size, self._limits, options.mask_dilation_px
             )
-        return upload, loaded, mask
+        return loaded, mask
 
     # -- 4 region --------------------------------------------------------------------------------------
     def _region(
-        self, pair: Pair, upload: bytes, loaded: load.LoadedImage, mask: Image.Image
+        self, pair: Pair, upload: bytes, loaded: load.LoadedImage, mask: Image.Image, options: PairOptions
     ) -> hd_strategy.RegionRequest | None:
         """What the region sent is planned from (the HD strategy plans it for each provider tried);
         None when the mask removes nothing (no call at all)."""
@@ -224,7 +253,7 @@ class Pipeline:
             upload=upload,
             mask=mask,
             mask_bbox=bbox,
-            strategy=settings.hd_strategy,
+            strategy=options.hd_strategy,
             margin=settings.hd_crop_margin_px,
             resize_limit=settings.hd_resize_limit_px,
             name=_name(pair.bucket, pair.image.key),
@@ -232,12 +261,17 @@ class Pipeline:
 
     # -- 5 call ----------------------------------------------------------------------------------------
     def _call(
-        self, pair: Pair, wanted: hd_strategy.RegionRequest, deadline: Deadline, timer: StageTimer
+        self,
+        pair: Pair,
+        wanted: hd_strategy.RegionRequest,
+        options: PairOptions,
+        deadline: Deadline,
+        timer: StageTimer,
     ) -> _Call:
         """The provider's answer: one kept by an earlier delivery of the same pair (whichever provider
         made it), or a paid call, failed over across the providers, whose answer is kept (in the
         background) until the result is stored."""
-        staging_key = self._answers_key(pair)
+        staging_key = self._answers_key(pair, options)
         reused = self._answers.find(staging_key)
         if reused is not None:
             timer.record("api", 0.0)
@@ -259,7 +293,7 @@ class Pipeline:
                     regions[provider] = hd_strategy.region_to_send(wanted, provider, self._limits)
             return regions[provider]
 
-        answered = self._failover.clean(region_for, pair.pair_id, deadline)
+        answered = self._failover.clean(region_for, pair.pair_id, deadline, options.providers)
         regions.clear()
         answer, region = answered.answer, answered.region
         timer.record("api", answer.api_seconds)
@@ -270,22 +304,29 @@ class Pipeline:
         api = _api_use(region, answered)
         return _Call(answer.image, placement, api, staging_key, kept)
 
-    def _answers_key(self, pair: Pair) -> str:
+    def _answers_key(self, pair: Pair, options: PairOptions) -> str:
         """Where the pair's answer is kept, whichever provider makes it: the settings that shape what
         is asked of every provider are part of it."""
         settings = self._settings
         return staging_key(
             pair.pair_id,
             {
-                "strategy": settings.hd_strategy.value,
+                "strategy": options.hd_strategy.value,
                 "margin": settings.hd_crop_margin_px,
                 "resize_limit": settings.hd_resize_limit_px,
-                "mask_dilation_px": settings.mask_dilation_px,
+                "mask_dilation_px": options.mask_dilation_px,
             },
         )
 
     # -- 6 merge ---------------------------------------------------------------------------------------
-    def _merge(self, loaded: load.LoadedImage, mask: Image.Image, call: _Call, timer: StageTimer) -> None:
+    def _merge(
+        self,
+        loaded: load.LoadedImage,
+        mask: Image.Image,
+        call: _Call,
+        options: PairOptions,
+        timer: StageTimer,
+    ) -> None:
         """The answer's pixels put back into the photo, only inside the mask."""
         answer, call.answer = call.answer, None
         if answer is None:
@@ -293,14 +334,16 @@ class Pipeline:
         with timer.stage("compose"):
             cleaned = hd_strategy.answer_for_region(answer, call.placement)
             del answer
-            merge.compose_into(loaded.image, cleaned, mask, call.placement.box, self._settings.feather_px)
+            merge.compose_into(loaded.image, cleaned, mask, call.placement.box, options.feather_px)
 
     # -- 7 encode --------------------------------------------------------------------------------------
-    def _encode(self, loaded: load.LoadedImage, timer: StageTimer) -> tuple[bytes, str, str]:
+    def _encode(
+        self, loaded: load.LoadedImage, options: PairOptions, timer: StageTimer
+    ) -> tuple[bytes, str, str]:
         """The result's bytes, content type and format (``source``: the upload's own format)."""
         settings = self._settings
-        fmt = encoding.result_format(settings.output_format, loaded.source_format)
-        same_jpeg = settings.output_format == "source" and fmt == "jpeg"
+        fmt = encoding.result_format(options.output_format, loaded.source_format)
+        same_jpeg = options.output_format == "source" and fmt == "jpeg"
         with timer.stage("write"):
             body, content_type = encoding.encode_output(
                 loaded.image,
@@ -320,13 +363,15 @@ class Pipeline:
         size: tuple[int, int],
         encoded: tuple[bytes, str, str],
         call: _Call | None,
+        asked: str,
+        carried: Mapping[str, str],
         timer: StageTimer,
     ) -> PairSummary:
-        """The result stored (with its provenance); the pair's summary."""
+        """The result stored (with its provenance and pass-through metadata); the pair's summary."""
         body, content_type, fmt = encoded
         provider = None if call is None else call.api.provider
         with timer.stage("write"):
-            stored = self._results.store_result(pair, body, content_type, fmt, provider)
+            stored = self._results.store_result(pair, body, content_type, fmt, provider, asked, carried)
         return PairSummary(
             "succeeded",
             *_sources(pair),
@@ -339,8 +384,9 @@ class Pipeline:
             total_ms=timer.total_ms(),
         )
 
-    def _report(self, pair: Pair, exc: PermanentError, timer: StageTimer) -> PairSummary:
-        """A permanent failure: the error report (with provenance), and the pair's summary."""
+    def _report(self, pair: Pair, exc: PermanentError, timer: StageTimer, asked: str = "") -> PairSummary:
+        """A permanent failure: the error report (with provenance: the options the upload asked for),
+        and the pair's summary."""
         failure = ErrorReport(
             pair.bucket,
             pair.image.key,
@@ -350,7 +396,7 @@ class Pipeline:
             image_etag=pair.image.etag,
             mask_etag=pair.mask.etag,
         )
-        return PairSummary.failed(failure, self._results.store_report(pair, failure), timer.total_ms())
+        return PairSummary.failed(failure, self._results.store_report(pair, failure, asked), timer.total_ms())
 
     def _report_ambiguous(self, bucket: str, found: Ambiguous) -> PairSummary:
         """The report names the candidates, full keys, at most ``MAX_LISTED_CANDIDATES`` of each kind: one
@@ -381,6 +427,8 @@ class Pipeline:
         The outcome is already stored when this runs: a PutEvents failure (after the SDK's retries) is
         logged and counted (EventsFailed), not turned into a retry that would pay for the pair again.
         """
+        if summary.already_done:
+            return summary  # announced when it was stored
         detail_type = SUCCEEDED if summary.status == "succeeded" else FAILED
         try:
             self._publisher.publish(detail_type, summary.to_dict())
@@ -398,7 +446,7 @@ class Pipeline:
 
     def _finish(self, summary: PairSummary) -> Outcome:
         """The one log line and the outcome metric of a pair."""
-        detail = summary.to_dict()
+        detail = summary.to_log()
         if summary.replayed or summary.already_done:
             count(Metric.PAIRS_DEDUPLICATED)
             logger.info(

@@ -42,11 +42,21 @@ class ObjectRef:
 
 @dataclass(frozen=True)
 class ListedObject:
-    """One object as S3 lists it: enough to pair, to check limits before download and to pin a version."""
+    """One object as S3 lists it: enough to pair, to check limits before download and to pin a version.
+    ``last_modified`` (ISO 8601) tells one upload of the same bytes from the next."""
 
     key: str
     etag: str
     size: int
+    last_modified: str = ""
+
+
+@dataclass(frozen=True)
+class Download:
+    """An object's bytes and its user metadata (names without ``x-amz-meta-``), from one GET."""
+
+    body: bytes
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ class Storage(Protocol):
 
     def list_prefix(self, bucket: str, prefix: str) -> list[ListedObject]: ...
 
-    def read(self, bucket: str, key: str, etag: str) -> bytes: ...
+    def read(self, bucket: str, key: str, etag: str) -> Download: ...
 
     def write(
         self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
@@ -227,6 +237,10 @@ class Deferrer(Protocol):
 
     def defer(self, queue_arn: str, receipt_handle: str, seconds: int) -> bool: ...
 
+    def resend(self, queue_arn: str, body: str, delay_seconds: int) -> bool:
+        """Queue a copy of a record as a new message, visible after ``delay_seconds`` (at most 900)."""
+        ...
+
 
 # ---------------------------------------------------------------------------- null objects
 
@@ -256,6 +270,36 @@ class NoLimit:
         return None
 
 
+class SpendingBudget(Protocol):
+    """The spending caps (``budget``), shared by every execution."""
+
+    def reserve(self, provider: str) -> None:
+        """Count one call the provider may bill, before it is sent; ``budget.BudgetExhausted`` when a
+        cap is reached (nothing is counted then)."""
+        ...
+
+    def release(self, provider: str) -> None:
+        """The counted call was not billed (an error answer, nothing sent): give it back."""
+        ...
+
+    def room(self) -> int | None:
+        """Calls left before the first cap is reached (None: no cap)."""
+        ...
+
+
+class NoBudget:
+    """PAID_CALLS_PER_DAY and PAID_CALLS_PER_MONTH are 0: nothing bounds the calls."""
+
+    def reserve(self, provider: str) -> None:
+        return None
+
+    def release(self, provider: str) -> None:
+        return None
+
+    def room(self) -> int | None:
+        return None
+
+
 class _Kept:
     def wait(self) -> bool:
         return True
@@ -278,6 +322,9 @@ class NoDeferral:
     """Outside SQS (or in tests): the record keeps its visibility timeout."""
 
     def defer(self, queue_arn: str, receipt_handle: str, seconds: int) -> bool:
+        return False
+
+    def resend(self, queue_arn: str, body: str, delay_seconds: int) -> bool:
         return False
 
 

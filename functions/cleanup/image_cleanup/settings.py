@@ -7,6 +7,7 @@ fails at its first invocation with a message an operator can act on.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -67,6 +68,9 @@ class Settings:
     outage_max_wait_seconds: int = MAX_WAIT_SECONDS
     in_flight_wait_seconds: int = 15
     queue_retention_seconds: int = 345_600
+    pass_through_metadata: tuple[str, ...] = ()
+    paid_calls_per_day: int = 0  # 0: no cap
+    paid_calls_per_month: int = 0
 
     def requests_per_minute(self, provider: str) -> int:
         """The provider's shared request budget (0 = none)."""
@@ -101,8 +105,16 @@ class Settings:
             hd_strategy=_hd_strategy(env, "HD_STRATEGY"),
             hd_crop_margin_px=_integer(env, "HD_CROP_MARGIN_PX", default=128, minimum=0, maximum=4096),
             hd_resize_limit_px=_resize_limit(env, "HD_RESIZE_LIMIT_PX"),
-            mask_dilation_px=_integer(env, "MASK_DILATION_PX", default=0, minimum=0, maximum=256),
-            feather_px=_integer(env, "FEATHER_PX", default=0, minimum=0, maximum=64),
+            mask_dilation_px=_integer(
+                env,
+                "MASK_DILATION_PX",
+                default=0,
+                minimum=MASK_DILATION_RANGE[0],
+                maximum=MASK_DILATION_RANGE[1],
+            ),
+            feather_px=_integer(
+                env, "FEATHER_PX", default=0, minimum=FEATHER_RANGE[0], maximum=FEATHER_RANGE[1]
+            ),
             png_compress_level=_integer(env, "PNG_COMPRESS_LEVEL", default=1, minimum=0, maximum=9),
             memory_mb=_optional_integer(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", minimum=128, maximum=10240),
             providers=providers,
@@ -136,6 +148,9 @@ class Settings:
             queue_retention_seconds=_integer(
                 env, "QUEUE_RETENTION_SECONDS", default=345_600, minimum=60, maximum=1_209_600
             ),
+            pass_through_metadata=_metadata_names(env, "PASS_THROUGH_METADATA"),
+            paid_calls_per_day=_cap(env, "PAID_CALLS_PER_DAY"),
+            paid_calls_per_month=_cap(env, "PAID_CALLS_PER_MONTH"),
         )
 
 
@@ -166,29 +181,70 @@ def mask_suffix_setting(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def output_format_setting(env: Mapping[str, str], name: str) -> OutputFormat:
-    value = (_optional(env, name) or "png").lower()
+# -- the parsers of the settings an upload may also set (``options``): one parser for both, told where
+# -- the value came from ("environment variable OUTPUT_FORMAT", "metadata cleanup-output-format of ...")
+
+
+def parse_output_format(raw: str | None, where: str) -> OutputFormat:
+    value = (raw or "png").strip().lower()
     if value == "jpg":
         value = "jpeg"
     for fmt in OUTPUT_FORMATS:
         if fmt == value:
             return fmt
-    raise SettingsError(f"environment variable {name} must be one of png, webp, jpeg, source; got {value!r}")
+    raise SettingsError(f"{where} must be one of png, webp, jpeg, source; got {value!r}")
+
+
+def parse_hd_strategy(raw: str | None, where: str) -> HdStrategy:
+    value = (raw or "auto").strip().lower()
+    try:
+        return HdStrategy(value)
+    except ValueError:
+        choices = ", ".join(strategy.value for strategy in HdStrategy)
+        raise SettingsError(f"{where} must be one of {choices}; got {value!r}") from None
+
+
+def parse_providers(
+    raw: str | None, where: str, allowed: tuple[str, ...] = KNOWN_PROVIDERS
+) -> tuple[str, ...]:
+    """A comma list of providers in order of preference, each one of ``allowed`` and listed once."""
+    text = raw if raw and raw.strip() else "novita"
+    listed = tuple(part.strip().lower() for part in text.split(","))
+    known = ", ".join(allowed)
+    for provider in listed:
+        if provider not in allowed:
+            raise SettingsError(f"{where} lists {provider!r}; each entry must be one of {known}")
+    if len(set(listed)) != len(listed):
+        raise SettingsError(f"{where} lists a provider twice: {text!r}")
+    return listed
+
+
+def parse_integer(
+    raw: str | None, where: str, *, default: int, minimum: int, maximum: int | None = None
+) -> int:
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{where} must be an integer, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = "" if maximum is None else f" and at most {maximum}"
+        raise SettingsError(f"{where} must be at least {minimum}{upper}, got {value}")
+    return value
+
+
+# The ranges of the settings an upload may also set.
+MASK_DILATION_RANGE = (0, 256)
+FEATHER_RANGE = (0, 64)
+
+
+def output_format_setting(env: Mapping[str, str], name: str) -> OutputFormat:
+    return parse_output_format(_optional(env, name), f"environment variable {name}")
 
 
 def providers_setting(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    """A comma list of providers in order of preference, each known and listed once."""
-    raw = _optional(env, name) or "novita"
-    listed = tuple(part.strip().lower() for part in raw.split(","))
-    known = ", ".join(KNOWN_PROVIDERS)
-    for provider in listed:
-        if provider not in KNOWN_PROVIDERS:
-            raise SettingsError(
-                f"environment variable {name} lists {provider!r}; each entry must be one of {known}"
-            )
-    if len(set(listed)) != len(listed):
-        raise SettingsError(f"environment variable {name} lists a provider twice: {raw!r}")
-    return listed
+    return parse_providers(_optional(env, name), f"environment variable {name}")
 
 
 def _clipdrop_mode(env: Mapping[str, str], name: str) -> ClipdropMode:
@@ -212,12 +268,7 @@ def _iopaint_url(env: Mapping[str, str], name: str, providers: tuple[str, ...]) 
 
 
 def _hd_strategy(env: Mapping[str, str], name: str) -> HdStrategy:
-    value = (_optional(env, name) or "auto").lower()
-    try:
-        return HdStrategy(value)
-    except ValueError:
-        choices = ", ".join(strategy.value for strategy in HdStrategy)
-        raise SettingsError(f"environment variable {name} must be one of {choices}; got {value!r}") from None
+    return parse_hd_strategy(_optional(env, name), f"environment variable {name}")
 
 
 def _resize_limit(env: Mapping[str, str], name: str) -> int:
@@ -225,6 +276,35 @@ def _resize_limit(env: Mapping[str, str], name: str) -> int:
     if 0 < value < 256:
         raise SettingsError(f"environment variable {name} must be 0 (no limit) or at least 256, got {value}")
     return value
+
+
+def _cap(env: Mapping[str, str], name: str) -> int:
+    """A spending cap (0: none); counted across executions, so it needs the state table."""
+    value = _integer(env, name, default=0, minimum=0)
+    if value and _optional(env, "STATE_TABLE") is None:
+        raise SettingsError(
+            f"environment variable {name} needs STATE_TABLE: the calls are counted there, across executions"
+        )
+    return value
+
+
+# An HTTP header name's characters (RFC 9110 "token"): what an x-amz-meta- name can hold.
+_METADATA_NAME = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+def _metadata_names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma list of user-metadata names (without x-amz-meta-, any case: S3 stores them in lower case)."""
+    raw = _optional(env, name)
+    if raw is None:
+        return ()
+    names = tuple(dict.fromkeys(part.strip().lower().removeprefix("x-amz-meta-") for part in raw.split(",")))
+    for found in names:
+        if not _METADATA_NAME.match(found):
+            raise SettingsError(
+                f"environment variable {name} must be a comma list of metadata names (letters, digits, "
+                f"-_.); got {found!r}"
+            )
+    return names
 
 
 def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -248,14 +328,10 @@ def _optional_integer(env: Mapping[str, str], name: str, *, minimum: int, maximu
 def _integer(
     env: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int | None = None
 ) -> int:
-    raw = _optional(env, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"environment variable {name} must be an integer, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = "" if maximum is None else f" and at most {maximum}"
-        raise SettingsError(f"environment variable {name} must be at least {minimum}{upper}, got {value}")
-    return value
+    return parse_integer(
+        _optional(env, name),
+        f"environment variable {name}",
+        default=default,
+        minimum=minimum,
+        maximum=maximum,
+    )

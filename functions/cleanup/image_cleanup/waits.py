@@ -24,6 +24,12 @@ No wait outlives the queue's retention (``QUEUE_RETENTION_SECONDS``): SQS delete
 it, unseen. A record whose wait would end within ``RETENTION_MARGIN_SECONDS`` of it comes back at once
 instead, and every receive it has left goes by in seconds: the queue moves it to the dead-letter queue,
 where it can be redriven (a quota backlog of days, or an outage longer than the receives allow).
+
+A record held by a spending cap (``BUDGET_EXHAUSTED``) waits until the period turns, which for a monthly
+cap can be weeks: longer than the receives and the retention allow. It is renewed instead: from its
+``RENEW_AT_RECEIVE``-th receive, or when its wait would pass the retention, a copy of it is queued again
+(a new message: its receives and its retention start over) and the original is acknowledged. A hold is
+deliberate, so it never ends in the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -46,6 +52,14 @@ MAX_WAIT_SECONDS = 12 * 3600 - 20 * 60
 JITTER_FRACTION = 0.1
 # A record is sent on to the dead-letter queue this long before its retention would end it.
 RETENTION_MARGIN_SECONDS = 2 * 3600
+# A record held by the budget is queued again as a new message from this receive on (the template's
+# maxReceiveCount is 15: tests/infra checks that this stays well below it).
+RENEW_AT_RECEIVE = 5
+# SQS delays a new message by at most 15 minutes ("DelaySeconds ... Maximum: 15 minutes", SQS API
+# Reference, SendMessage); the renewed copy is then deferred again for what is left of its wait.
+MAX_DELAY_SECONDS = 900
+# The waits the waiting room releases early: an outage's (a provider recovers) and a cap's (room again).
+_RELEASED_EARLY = (ErrorCode.PROVIDERS_UNAVAILABLE, ErrorCode.BUDGET_EXHAUSTED)
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class QueuedRecord:
     receipt_handle: str
     receive_count: int = 1
     sent_at: float | None = None
+    body: str | None = None  # to queue a copy of a record held by the budget
 
 
 class Deferrals:
@@ -116,6 +131,28 @@ class Deferrals:
         self._retention = retention_seconds
         self._clock = clock
 
+    def handle(self, record: QueuedRecord, deferred: Deferred) -> bool:
+        """Send the record back to wait (``defer``), or renew a record held by the budget. True when it
+        was renewed: a copy is queued, and the original is to be acknowledged, not failed."""
+        if deferred.code is ErrorCode.BUDGET_EXHAUSTED and record.body is not None:
+            seconds = self._schedule.visibility(deferred, record.receive_count)
+            if record.receive_count >= RENEW_AT_RECEIVE or self._past_retention(record, seconds):
+                delay = min(MAX_DELAY_SECONDS, seconds)
+                if self._deferrer.resend(record.queue_arn, record.body, delay):
+                    count(Metric.PAIRS_HELD_BY_BUDGET)
+                    count_by_reason(Metric.PAIRS_DEFERRED, deferred.code.value)
+                    logger.info(
+                        "the record is held by the budget: queued again as a new message",
+                        extra={
+                            "reason": deferred.code.value,
+                            "delay_seconds": delay,
+                            "receive_count": record.receive_count,
+                        },
+                    )
+                    return True
+        self.defer(record, deferred)
+        return False
+
     def defer(self, record: QueuedRecord, deferred: Deferred) -> int:
         """Set the record's visibility to its wait; returns the seconds chosen."""
         seconds = self._schedule.visibility(deferred, record.receive_count)
@@ -129,6 +166,8 @@ class Deferrals:
         changed = self._deferrer.defer(record.queue_arn, record.receipt_handle, seconds)
         count(Metric.PAIRS_DEFERRED)
         count_by_reason(Metric.PAIRS_DEFERRED, deferred.code.value)
+        if deferred.code is ErrorCode.BUDGET_EXHAUSTED:
+            count(Metric.PAIRS_HELD_BY_BUDGET)
         logger.info(
             "the record waits in the queue",
             extra={
@@ -138,7 +177,7 @@ class Deferrals:
                 "error_message": deferred.message,
             },
         )
-        if seconds and changed and deferred.code is ErrorCode.PROVIDERS_UNAVAILABLE and deferred.providers:
+        if seconds and changed and deferred.code in _RELEASED_EARLY and deferred.providers:
             self._room.register(
                 WaitingRecord(
                     record.queue_arn,

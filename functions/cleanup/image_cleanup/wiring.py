@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .aws.budget_table import DynamoDbBudget
 from .aws.circuit_table import DynamoDbCircuitStore
 from .aws.eventbridge import EventBridgePublisher
 from .aws.rate_limiter import DynamoDbSlotScheduler, interval_ms
@@ -26,11 +27,13 @@ from .ports import (
     CircuitStore,
     Guard,
     Limiter,
+    NoBudget,
     NoEvents,
     NoGuard,
     NoLimit,
     NoWaitingRoom,
     Publisher,
+    SpendingBudget,
     WaitingRoom,
 )
 from .provider.client import ProviderClient
@@ -90,6 +93,11 @@ def build_function(settings: Settings) -> Function:
     if settings.state_table:
         circuit_store = DynamoDbCircuitStore(dynamodb, settings.state_table)
         room = DynamoDbWaitingRoom(dynamodb, lambda: deferrer.sqs, settings.state_table)
+    budget: SpendingBudget = NoBudget()
+    if settings.paid_calls_per_day or settings.paid_calls_per_month:
+        budget = DynamoDbBudget(
+            dynamodb, settings.state_table or "", settings.paid_calls_per_day, settings.paid_calls_per_month
+        )
     session = new_session()
     cleaners = [
         ProviderClient(
@@ -98,6 +106,7 @@ def build_function(settings: Settings) -> Function:
             session=session,
             max_attempts=settings.api_max_attempts,
             limiter=_limiter(settings, provider, dynamodb),
+            budget=budget,
         )
         for provider in settings.providers
     ]
@@ -114,6 +123,7 @@ def build_function(settings: Settings) -> Function:
         circuits,
         room,
         spacing_seconds={provider: spacing_seconds(settings, provider) for provider in settings.providers},
+        budget=budget,
     )
     publisher: Publisher = NoEvents()
     if settings.event_bus_name:

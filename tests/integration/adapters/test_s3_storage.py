@@ -4,12 +4,13 @@ operator can grant, and only a refusal the same request will always get is perma
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from image_cleanup.aws.s3_storage import S3Storage
 from image_cleanup.errors import ErrorCode, PermanentError, TransientError
 from image_cleanup.naming import STAGING_PREFIX
-from image_cleanup.ports import ListedObject
 from local.aws_server import StrictMotoServer
 from tests.integration.adapters.role import role_calls, role_client
 from tests.integration.conftest import Env
@@ -43,11 +44,28 @@ def test_listing_a_prefix_gives_its_objects_with_unquoted_etags(env: Env, storag
     env.put("other/pair/a.png", b"x")
     # When the function lists the prefix
     listed = storage.list_prefix(env.names.input_bucket, "pair/")
-    # Then exactly the prefix's objects come back, with S3's ETags (without quotes) and sizes
-    assert sorted(listed, key=lambda item: item.key) == [
-        ListedObject("pair/a.png", etags["pair/a.png"], 5),
-        ListedObject("pair/a_mask.png", etags["pair/a_mask.png"], 1),
+    # Then exactly the prefix's objects come back, with S3's ETags (without quotes), sizes and the time
+    # of their upload
+    assert sorted((item.key, item.etag, item.size) for item in listed) == [
+        ("pair/a.png", etags["pair/a.png"], 5),
+        ("pair/a_mask.png", etags["pair/a_mask.png"], 1),
     ]
+    assert all(datetime.fromisoformat(item.last_modified).tzinfo is not None for item in listed)
+
+
+def test_a_read_gives_the_objects_user_metadata_from_the_same_get(env: Env, storage: S3Storage) -> None:
+    # Given an upload with user metadata, as boto3 and the AWS CLI send it (x-amz-meta-* headers)
+    put = env.client("s3").put_object(
+        Bucket=env.names.input_bucket,
+        Key="meta/a.png",
+        Body=b"image",
+        Metadata={"Cleanup-Output-Format": "webp", "job-id": "42"},
+    )
+    # When the function reads it
+    download = storage.read(env.names.input_bucket, "meta/a.png", put["ETag"].strip('"'))
+    # Then the bytes and the metadata come back, names in lower case (as S3 stores them)
+    assert download.body == b"image"
+    assert download.metadata == {"cleanup-output-format": "webp", "job-id": "42"}
 
 
 def test_a_source_replaced_since_it_was_listed_is_source_changed(env: Env, storage: S3Storage) -> None:
@@ -60,7 +78,7 @@ def test_a_source_replaced_since_it_was_listed_is_source_changed(env: Env, stora
         storage.read(bucket, "swap/a.png", first)
     # Then S3's 412 is SOURCE_CHANGED (retried: the new content has its own event); the new ETag reads
     assert changed.value.code is ErrorCode.SOURCE_CHANGED
-    assert storage.read(bucket, "swap/a.png", second) == b"second"
+    assert storage.read(bucket, "swap/a.png", second).body == b"second"
 
 
 def test_a_source_deleted_before_it_is_read_is_source_missing(env: Env, storage: S3Storage) -> None:

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import ErrorCode, PermanentError, TransientError
 from ..observability import tracer
-from ..ports import ListedObject
+from ..ports import Download, ListedObject
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _CHANGED = {"PreconditionFailed", "412"}
@@ -42,19 +42,30 @@ class S3Storage:
         try:
             for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    listed.append(ListedObject(item["Key"], item["ETag"].strip('"'), int(item["Size"])))
+                    modified = item.get("LastModified")
+                    listed.append(
+                        ListedObject(
+                            item["Key"],
+                            item["ETag"].strip('"'),
+                            int(item["Size"]),
+                            modified.isoformat() if modified is not None else "",
+                        )
+                    )
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, f"s3://{bucket}/{prefix}*") from exc
         return listed
 
     @tracer.capture_method(capture_response=False)
-    def read(self, bucket: str, key: str, etag: str) -> bytes:
+    def read(self, bucket: str, key: str, etag: str) -> Download:
         try:
             response = self._s3.get_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
             body: bytes = response["Body"].read()
         except (ClientError, BotoCoreError) as exc:
             raise _storage_error(exc, f"s3://{bucket}/{key}") from exc
-        return body
+        # boto3 gives user metadata without its x-amz-meta- prefix; S3 stores the names in lower case.
+        return Download(
+            body, {str(name).lower(): str(value) for name, value in response.get("Metadata", {}).items()}
+        )
 
     @tracer.capture_method(capture_response=False)
     def metadata(self, bucket: str, key: str) -> dict[str, str] | None:

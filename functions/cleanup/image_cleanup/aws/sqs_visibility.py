@@ -44,3 +44,16 @@ class SqsDeferrer:
             logger.warning("could not set the record's wait", extra={"error": type(exc).__name__})
             return False
         return True
+
+    def resend(self, queue_arn: str, body: str, delay_seconds: int) -> bool:
+        try:
+            self.sqs.send_message(
+                QueueUrl=queue_url_from_arn(queue_arn),
+                MessageBody=body,
+                DelaySeconds=max(0, min(900, delay_seconds)),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # The original then waits as any other record: nothing is lost.
+            logger.warning("could not queue the record again", extra={"error": type(exc).__name__})
+            return False
+        return True

@@ -70,7 +70,8 @@ class DynamoDbWaitingRoom:
                 "h": {"S": record.receipt_handle},
                 "p": {"SS": list(record.providers)},
                 "k": {"S": record.pair_id},
-                "t": {"N": str(int(self._clock()))},
+                # When it started waiting, to the millisecond: the oldest are released first.
+                "t": {"N": f"{self._clock():.3f}"},
             }
         }
         shard = shard_id(record.message_id)

@@ -2,11 +2,13 @@
 every provider, whose own module (``novita``, ``clipdrop``, ``iopaint``) says how to write the request
 and what each answer means.
 
-Every attempt takes a send slot of the provider's shared budget (``aws.rate_limiter``), then one POST
-(``transport``); the answer's verdict (``retry_policy``) decides: success, a key refetched once after
-a 401/403, a backoff with full jitter or the provider's Retry-After, a PermanentError when the input
-is at fault, or ProviderUnavailable when this provider cannot clean now, so the pair can move on to
-the next one. Neither a key nor an image payload ever reaches a log, a trace or an exception message.
+Every attempt takes a send slot of the provider's shared budget (``aws.rate_limiter``), is counted
+against the spending caps when the provider bills (``budget``: given back when the answer shows it was
+not billed), then one POST (``transport``); the answer's verdict (``retry_policy``) decides: success,
+a key refetched once after a 401/403, a backoff with full jitter or the provider's Retry-After, a
+PermanentError when the input is at fault, or ProviderUnavailable when this provider cannot clean now,
+so the pair can move on to the next one. Neither a key nor an image payload ever reaches a log, a
+trace or an exception message.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ..observability import (
     provider_ms,
     tracer,
 )
-from ..ports import CleanupAnswer, CleanupRequest, KeyProvider, Limiter, NoLimit
+from ..ports import CleanupAnswer, CleanupRequest, KeyProvider, Limiter, NoBudget, NoLimit, SpendingBudget
 from .retry_policy import Verdict, backoff_delay, parse_retry_after, transient_code
 from .transport import CLIENT_TIMEOUT, WireRequest, new_session, post, synthetic_reason
 from .wire import Wire
@@ -68,6 +70,7 @@ class ProviderClient:
         max_attempts: int = 3,
         timing: CallTiming = CallTiming(),
         limiter: Limiter | None = None,
+        budget: SpendingBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -77,6 +80,7 @@ class ProviderClient:
         self._max_attempts = max_attempts
         self._timing = timing
         self._limiter = limiter or NoLimit()
+        self._budget = budget or NoBudget()
         self._sleep = sleep
         self._rand = rand
 
@@ -114,10 +118,11 @@ class ProviderClient:
             # Every attempt spends the provider's quota, retries included: each takes a slot.
             if paced:
                 self._limiter.acquire(request.pair_id, self._affordable_wait(deadline))
-            response, budget = self._post(sent, key, deadline)
+            response, budget = self._billed_post(sent, key, deadline)
             status = response.status_code
             verdict, reason = self._wire.judge(response)
             reason = synthetic_reason(response) or reason
+            self._settle_spending(verdict, reason)
             if verdict is Verdict.SUCCESS:
                 image = self._wire.decode(response)
                 credits = self._wire.remaining_credits(response)
@@ -173,6 +178,30 @@ class ProviderClient:
                 deadline.remaining() - timing.reserve_seconds - 2 * timing.min_call_seconds,
             ),
         )
+
+    def _billed_post(
+        self, sent: WireRequest, key: str | None, deadline: Deadline
+    ) -> tuple[requests.Response, float]:
+        """``_post``, counted against the spending caps first when the provider bills (BudgetExhausted
+        when a cap is reached: nothing is sent)."""
+        if not self._wire.billed:
+            return self._post(sent, key, deadline)
+        self._budget.reserve(self.name)
+        try:
+            return self._post(sent, key, deadline)
+        except BaseException:
+            self._budget.release(self.name)  # nothing was sent
+            raise
+
+    def _settle_spending(self, verdict: Verdict, reason: str | None) -> None:
+        """A billing provider's answer: a success is a paid call; a timeout after the request left may
+        have been billed, so it stays counted; any other error answer was not billed."""
+        if not self._wire.billed:
+            return
+        if verdict is Verdict.SUCCESS:
+            provider_count(Metric.PAID_CALLS, self.name)
+        elif reason != CLIENT_TIMEOUT:
+            self._budget.release(self.name)
 
     def _post(
         self, sent: WireRequest, key: str | None, deadline: Deadline

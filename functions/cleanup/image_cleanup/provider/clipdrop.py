@@ -35,6 +35,8 @@ _FILE_NAMES = {"png": ("image.png", "image/png"), "jpeg": ("image.jpg", "image/j
 class ClipdropWire:
     name = "clipdrop"
     limits = LIMITS
+    # "1 successful cleanup API call = 1 credit" (Clipdrop API docs).
+    billed = True
 
     def __init__(self, url: str, *, mode: str = "fast") -> None:
         self.url = url

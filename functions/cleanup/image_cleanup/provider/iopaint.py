@@ -35,6 +35,8 @@ LIMITS = ProviderLimits(
 class IopaintWire:
     name = "iopaint"
     limits = LIMITS
+    # A self-hosted server: no per-call fee (its cost is the server's).
+    billed = False
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -36,6 +36,8 @@ _BILLING_REASONS = frozenset({"BILLING_BALANCE_NOT_ENOUGH", "INSUFFICIENT_BALANC
 class NovitaWire:
     name = "novita"
     limits = LIMITS
+    # Novita bills each cleanup it answers.
+    billed = True
 
     def __init__(self, url: str, *, enterprise_plan: bool = False) -> None:
         self.url = url

@@ -25,6 +25,11 @@ class Wire(Protocol):
     @property
     def limits(self) -> ProviderLimits: ...
 
+    @property
+    def billed(self) -> bool:
+        """Whether the provider may bill a call (its calls count against the spending caps)."""
+        ...
+
     def encode(self, request: CleanupRequest) -> WireRequest:
         """The request's body and headers (built once per pair; every attempt resends them)."""
         ...
