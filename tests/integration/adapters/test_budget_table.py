@@ -11,9 +11,14 @@ import pytest
 
 from image_cleanup.aws.budget_table import DynamoDbBudget, budget_id
 from image_cleanup.budget import BudgetExhausted
+from image_cleanup.deadline import Deadline
 from image_cleanup.errors import ErrorCode, TransientError
+from image_cleanup.ports import CleanupRequest
+from image_cleanup.provider.client import ProviderClient
+from image_cleanup.provider.novita import NovitaWire
+from tests.images import box_mask, encode, gradient
 from tests.integration.adapters.role import role_client
-from tests.integration.conftest import Env
+from tests.integration.conftest import API_KEY, Env
 
 NOW = datetime(2026, 12, 7, 18, 0, tzinfo=UTC).timestamp()  # 6 hours before the day turns
 
@@ -84,3 +89,39 @@ def test_a_state_table_that_cannot_be_reached_is_state_unavailable(env: Env) -> 
     with pytest.raises(TransientError) as unavailable:
         budget(env, per_day=5, table="not-our-table").reserve("novita")
     assert unavailable.value.code is ErrorCode.STATE_UNAVAILABLE
+
+
+class Key:
+    def get(self, provider: str, *, refresh: bool = False) -> str:
+        return API_KEY
+
+
+def test_twenty_concurrent_executions_pay_the_provider_exactly_the_cap(env: Env) -> None:
+    # Given a cap of 50 paid calls a day, and 20 executions each cleaning pairs at Novita's emulator
+    # for as long as the budget lets them, through the function's own client
+    request = CleanupRequest(
+        image=encode(gradient((64, 48))), mask=encode(box_mask((64, 48), (8, 8, 24, 24))), pair_id="cap"
+    )
+    held: list[BudgetExhausted] = []
+    lock = threading.Lock()
+
+    def execution() -> None:
+        client = ProviderClient(
+            NovitaWire(env.emulator.provider("novita").url), Key(), budget=budget(env, per_day=50)
+        )
+        while True:
+            try:
+                client.clean(request, Deadline(lambda: 120.0))
+            except BudgetExhausted as exhausted:
+                with lock:
+                    held.append(exhausted)
+                return
+
+    threads = [threading.Thread(target=execution) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    # Then the provider was paid exactly 50 times, and all 20 executions were then held
+    assert env.emulator.provider("novita").stats.billed == 50
+    assert len(held) == 20
