@@ -1,7 +1,8 @@
 """Scripted S3 and DynamoDB failures for tests: what a bad day looks like (throttling, 5xx, refusals).
 
-Not an AWS rule (those are in ``local.strict_aws``): a test asks for ``times`` failures of one kind of
-request, and the next matching requests are answered with that error instead of reaching moto.
+Not an AWS rule (those are in ``local.strict_aws`` and the modules it names): a test asks for ``times``
+failures of one kind of request, and the next matching requests are answered with that error instead of
+reaching moto.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from local.strict_aws import WsgiApp, json_request, read_body, s3_error, s3_target, service_of
+from local.wsgi import WsgiApp, json_request, read_body, s3_error, s3_target, service_of
 
 
 @dataclass

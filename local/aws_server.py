@@ -18,8 +18,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from local.aws_faults import AwsFaults
+from local.iam_enforcement import teach_moto_resource_arns
 from local.resource_policies import guard_notifications
-from local.strict_aws import StrictAwsRules, teach_moto_resource_arns
+from local.strict_aws import StrictAwsRules
 
 NO_ENFORCEMENT = "inf"
 

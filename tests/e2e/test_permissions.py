@@ -8,10 +8,10 @@ from fnmatch import fnmatchcase
 
 import pytest
 
+from local.iam_enforcement import IAM_CALLS
 from local.identities import function_role_name
 from local.samples import sample_pair
 from local.stack import LocalStack
-from local.strict_aws import IAM_CALLS
 from tests.infra.template_loader import as_list
 
 pytestmark = pytest.mark.e2e

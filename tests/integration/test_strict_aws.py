@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from local.aws_limits import SQS_MAX_VISIBILITY_SECONDS
+from local.iam_enforcement import IAM_CALLS
 from local.identities import Credentials, client_factory
-from local.strict_aws import IAM_CALLS, SQS_MAX_VISIBILITY_SECONDS
 from tests.integration.conftest import Env
 
 

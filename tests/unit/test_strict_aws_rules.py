@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.strict_aws import (
+from local.aws_limits import (
     S3_MAX_KEY_BYTES,
     S3_MAX_METADATA_BYTES,
     SQS_MAX_VISIBILITY_SECONDS,

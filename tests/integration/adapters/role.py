@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from local.strict_aws import IAM_CALLS, IamCall
+from local.iam_enforcement import IAM_CALLS, IamCall
 
 
 def role_client(service: str, *, retries: int = 5) -> Any:
