@@ -12,6 +12,8 @@ job, each quoting AWS's own documentation:
 * ``local.resource_policies``: the buckets' and queues' own policies, which moto stores without applying;
 * ``local.wsgi``: reading requests and writing answers in AWS's wire formats.
 
+DynamoDB's atomic writes are kept here too: moto's tables are not safe for concurrent requests.
+
 ``StrictAwsRules`` (here) applies them: 404 versus 403 for a missing object a caller may not list, the
 refusals of the limits and of the resource policies, and what SQS accepted (for the local poller).
 """
@@ -60,8 +62,8 @@ class StrictAwsRules:
     """WSGI middleware that applies the rules above to requests for moto's server.
 
     Sees S3 (path-style requests, as boto3 sends them to an IP endpoint), SQS (the JSON protocol boto3
-    speaks) and EventBridge's PutEvents. ``account_id`` is the account whose IAM decides who may list a
-    bucket.
+    speaks), EventBridge's PutEvents and DynamoDB. ``account_id`` is the account whose IAM decides who
+    may list a bucket.
     """
 
     def __init__(self, app: WsgiApp, account_id: str = "123456789012") -> None:
@@ -70,6 +72,7 @@ class StrictAwsRules:
         self._received: dict[str, float] = {}
         self._visibility_set: dict[str, int] = {}
         self._received_lock = threading.Lock()
+        self._dynamodb_lock = threading.Lock()
         self.refusals: list[Refusal] = []
         self.bucket_policies = BucketPolicies()
 
@@ -97,7 +100,19 @@ class StrictAwsRules:
             return self._sqs(environ, start_response)
         if service == "events" and environ.get("HTTP_X_AMZ_TARGET", "").endswith(".PutEvents"):
             return self._put_events(environ, start_response)
+        if service == "dynamodb":
+            return self._dynamodb(environ, start_response)
         return self._app(environ, start_response)
+
+    # -- DynamoDB -----------------------------------------------------------------------------------
+    def _dynamodb(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """One request at a time. The DynamoDB Developer Guide ("Best practices for handling concurrent
+        updates"): "Individual write operations such as UpdateItem are atomic and always operate on the
+        most recent version of the item, regardless of concurrency." moto's server is threaded and its
+        tables have no lock: two conditional UpdateItems at once can both pass their condition (a
+        spending cap of 50 let 51 calls through under load). Serialising restores the atomicity."""
+        with self._dynamodb_lock:
+            return list(self._app(environ, start_response))
 
     # -- EventBridge --------------------------------------------------------------------------------
     def _put_events(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from typing import Any
 
 import pytest
@@ -164,3 +166,46 @@ def test_a_batch_delete_needs_only_the_delete_permission(env: Env) -> None:
     )
     # Then the batch is authorised by sqs:DeleteMessage, as SQS documents
     assert [entry["Id"] for entry in answer["Successful"]] == ["1"]
+
+
+def test_concurrent_conditional_updates_of_one_item_never_pass_their_condition(env: Env) -> None:
+    # Given a counter that may reach 120, and 12 threads each adding 1 while the condition holds
+    # (DynamoDB applies each UpdateItem atomically; moto's tables alone have no lock)
+    cap, lock = 120, threading.Lock()
+    added: list[int] = []
+    refused: list[str] = []
+
+    def add_until_refused() -> None:
+        dynamodb = env.client("dynamodb")
+        while True:
+            try:
+                dynamodb.update_item(
+                    TableName=env.names.state_table,
+                    Key={"id": {"S": "counter#race"}},
+                    UpdateExpression="ADD n :one",
+                    ConditionExpression="attribute_not_exists(n) OR n < :cap",
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":cap": {"N": str(cap)}},
+                )
+            except ClientError as exc:
+                with lock:
+                    refused.append(exc.response["Error"]["Code"])
+                return
+            with lock:
+                added.append(1)
+
+    threads = [threading.Thread(target=add_until_refused) for _ in range(12)]
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the server runs in this process: switch threads as often as it can
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(switching)
+    # Then exactly the cap was added, and the item says so
+    item = env.client("dynamodb").get_item(
+        TableName=env.names.state_table, Key={"id": {"S": "counter#race"}}, ConsistentRead=True
+    )["Item"]
+    assert (len(added), int(item["n"]["N"])) == (cap, cap)
+    assert refused == ["ConditionalCheckFailedException"] * len(threads)
