@@ -11,7 +11,7 @@ from PIL import Image
 
 from app import handle
 from image_cleanup.naming import STAGING_PREFIX
-from image_cleanup.outcome import METADATA_BUDGET_BYTES, SHORTENED_MARK, metadata_bytes
+from image_cleanup.results import METADATA_BUDGET_BYTES, SHORTENED_MARK, metadata_bytes
 from local.aws_server import StrictMotoServer
 from tests.event_builders import eventbridge_object_created, sqs_s3_event
 from tests.images import encode

@@ -25,7 +25,7 @@ from tests.integration.conftest import API_KEY, mask_png, photo_jpeg, photo_png
 
 PLENTY = Deadline(lambda: 120.0)
 # No real sleeping between attempts: the backoff's time is recorded, not spent.
-QUICK = CallTiming(backoff_base=0.0, backoff_cap=0.0)
+QUICK = CallTiming(backoff_base=0.0, backoff_cap=0.0, sleep=lambda seconds: None)
 
 
 @dataclass
@@ -50,7 +50,7 @@ def wire(emulator: CleanupEmulator, name: str, **options: str) -> Wire:
 
 def client(emulator: CleanupEmulator, name: str, keys: Keys | None = None, **options: str) -> ProviderClient:
     keys = keys or Keys({"novita": API_KEY, "clipdrop": API_KEY})
-    return ProviderClient(wire(emulator, name, **options), keys, timing=QUICK, sleep=lambda seconds: None)
+    return ProviderClient(wire(emulator, name, **options), keys, timing=QUICK)
 
 
 def request(image: bytes | None = None, image_format: str = "png", answer: str = "png") -> CleanupRequest:

@@ -13,7 +13,7 @@ from PIL import Image
 from image_cleanup.deadline import Deadline
 from image_cleanup.errors import ErrorCode, PermanentError
 from image_cleanup.ports import CleanupRequest
-from image_cleanup.provider.client import ProviderClient
+from image_cleanup.provider.client import CallTiming, ProviderClient
 from image_cleanup.provider.iopaint import IopaintWire
 from local.samples import sample_pair
 from local.stack import COMPRESSED_WAITS, LocalStack
@@ -30,7 +30,7 @@ class NoKeys:
 
 
 def client(url: str) -> ProviderClient:
-    return ProviderClient(IopaintWire(url), NoKeys(), sleep=lambda seconds: None)
+    return ProviderClient(IopaintWire(url), NoKeys(), timing=CallTiming(sleep=lambda seconds: None))
 
 
 def mask() -> Image.Image:

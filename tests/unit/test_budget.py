@@ -21,7 +21,7 @@ from image_cleanup.deadline import Deadline
 from image_cleanup.errors import Deferred, ErrorCode
 from image_cleanup.failover import Failover
 from image_cleanup.ports import WaitingRecord
-from image_cleanup.provider.client import ProviderClient
+from image_cleanup.provider.client import CallTiming, ProviderClient
 from image_cleanup.provider.clipdrop import LIMITS as CLIPDROP
 from image_cleanup.provider.iopaint import LIMITS as IOPAINT
 from image_cleanup.provider.iopaint import IopaintWire
@@ -74,7 +74,7 @@ def novita(
         FakeKeys(),
         session=cast(requests.Session, session),
         budget=budget,
-        sleep=lambda _: None,
+        timing=CallTiming(sleep=lambda _: None),
     )
     return client, session
 

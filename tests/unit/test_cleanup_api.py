@@ -16,7 +16,7 @@ from PIL import Image
 from image_cleanup.deadline import Deadline
 from image_cleanup.errors import CleanupError, ErrorCode, PermanentError, ProviderUnavailable, TransientError
 from image_cleanup.ports import CleanupAnswer, CleanupRequest
-from image_cleanup.provider.client import ProviderClient
+from image_cleanup.provider.client import CallTiming, ProviderClient
 from image_cleanup.provider.novita import NovitaWire
 
 URL = "https://api.example.test/v3/cleanup"
@@ -97,8 +97,7 @@ class Harness:
             self.keys,
             session=cast(requests.Session, self.session),
             max_attempts=max_attempts,
-            sleep=self.sleeps.append,
-            rand=lambda: 1.0,
+            timing=CallTiming(sleep=self.sleeps.append, rand=lambda: 1.0),
         )
 
     def clean(self, deadline: Deadline = PLENTY) -> CleanupAnswer:

@@ -274,7 +274,8 @@ def test_compose_keeps_the_alpha_of_an_rgba_original() -> None:
 def test_encode_output_decodes_back(output_format: str, pil_format: str, content_type: str) -> None:
     # Given a 24x10 result
     # When it is encoded in an output format
-    data, returned_type = encoding.encode_output(gradient((24, 10)), output_format)
+    encoded = encoding.encode_output(gradient((24, 10)), output_format)
+    data, returned_type = encoded.body, encoded.content_type
 
     # Then it decodes as that format and size, with the matching Content-Type
     decoded = Image.open(io.BytesIO(data))
@@ -286,7 +287,7 @@ def test_encode_output_png_is_lossless() -> None:
     image = noise((16, 16))
 
     # When it is encoded as PNG
-    data, _ = encoding.encode_output(image, "png")
+    data = encoding.encode_output(image, "png").body
 
     # Then the pixels come back exactly
     assert Image.open(io.BytesIO(data)).tobytes() == image.tobytes()
@@ -297,7 +298,7 @@ def test_encode_output_jpeg_flattens_alpha_on_white() -> None:
     transparent = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
 
     # When it is encoded as JPEG
-    data, _ = encoding.encode_output(transparent, "jpeg")
+    data = encoding.encode_output(transparent, "jpeg").body
 
     # Then it is an RGB JPEG on a white background
     decoded = Image.open(io.BytesIO(data))

@@ -311,7 +311,7 @@ def test_encode_output_embeds_icc_profile_and_exif(output_format: str) -> None:
     profile = srgb_profile()
 
     # When it is encoded with both
-    data, _ = encoding.encode_output(noise((8, 8)), output_format, icc_profile=profile, exif=exif.tobytes())
+    data = encoding.encode_output(noise((8, 8)), output_format, icc_profile=profile, exif=exif.tobytes()).body
 
     # Then the file carries the profile and the tags
     result = Image.open(io.BytesIO(data))

@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from image_cleanup.outcome import (
+from image_cleanup.results import (
     METADATA_BUDGET_BYTES,
     SHORTENED_MARK,
     metadata_bytes,

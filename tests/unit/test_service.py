@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,9 +19,9 @@ from image_cleanup.errors import Deferred, ErrorCode, PermanentError, ProviderUn
 from image_cleanup.failover import Failover
 from image_cleanup.imaging.limits import ProviderLimits
 from image_cleanup.naming import STAGING_PREFIX
-from image_cleanup.outcome import FAILED, SUCCEEDED
+from image_cleanup.outcome import FAILED, SUCCEEDED, PairSummary
 from image_cleanup.pipeline import Pipeline
-from image_cleanup.ports import CleanupAnswer, CleanupRequest, Download, ListedObject, ObjectRef, Work
+from image_cleanup.ports import CleanupAnswer, CleanupRequest, Download, ListedObject, ObjectRef
 from image_cleanup.provider.novita import LIMITS as NOVITA
 from image_cleanup.settings import Settings
 from tests.images import encode
@@ -157,7 +157,7 @@ def pipeline(
     guard: Any = None,
     answers: Any = None,
 ) -> Pipeline:
-    return Pipeline(settings, storage, Failover([cleaner]), publisher, guard, answers=answers)
+    return Pipeline(settings, storage, Failover([cleaner]), publisher, guard=guard, answers=answers)
 
 
 class RecordingPublisher:
@@ -535,12 +535,11 @@ class ReplayingGuard:
         self.identities: list[dict[str, str]] = []
         self._stored = stored
 
-    def register_context(self, context: Any) -> None:
-        return None
-
-    def run(self, identity: dict[str, str], work: Work) -> dict[str, Any]:
+    def run(
+        self, identity: dict[str, str], work: Callable[[], PairSummary], deadline: Deadline
+    ) -> PairSummary:
         self.identities.append(identity)
-        return {**self._stored, "replayed": True}
+        return PairSummary.from_dict({**self._stored, "replayed": True})
 
 
 def test_duplicate_delivery_is_replayed_without_work() -> None:

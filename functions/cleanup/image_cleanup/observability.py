@@ -169,6 +169,20 @@ def _dimensioned(metric: Metric, unit: MetricUnit, value: float, dimension: str,
         single.add_dimension(name=dimension, value=label)
 
 
+class Stage(StrEnum):
+    """The stages a pair's ``timings_ms`` (events, log line) are reported under: part of the contract.
+    ``read`` both GETs; ``decode`` validating the photo and the mask; ``encode_payload`` the region sent
+    (per provider limits); ``api`` the provider's answer (0 when a kept answer was reused); ``compose``
+    the answer's pixels put back inside the mask; ``write`` the result encoded and stored."""
+
+    READ = "read"
+    DECODE = "decode"
+    ENCODE_PAYLOAD = "encode_payload"
+    API = "api"
+    COMPOSE = "compose"
+    WRITE = "write"
+
+
 class StageTimer:
     """Milliseconds spent in each stage of one pair, for its summary (``timings_ms``)."""
 
@@ -177,14 +191,14 @@ class StageTimer:
         self._seconds: dict[str, float] = {}
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def stage(self, name: Stage) -> Iterator[None]:
         mark = time.monotonic()
         try:
             yield
         finally:
             self._seconds[name] = self._seconds.get(name, 0.0) + time.monotonic() - mark
 
-    def record(self, name: str, seconds: float) -> None:
+    def record(self, name: Stage, seconds: float) -> None:
         """A stage timed elsewhere (the provider's own time, from the client)."""
         self._seconds[name] = seconds
 

@@ -1,14 +1,7 @@
 """What a pair's processing tells the world, typed and built in one place: the outcome of an object,
 the summary of a pair (the log line, the event's detail, the stored idempotency record), the error
-report, the events' names, and the provenance a result carries as S3 user metadata.
-
-Provenance within S3's 2 KB: S3 refuses user metadata over 2 KB, "measured by taking the sum of the
-number of bytes in the UTF-8 encoding of each key and value" (S3 User Guide), with 400
-MetadataTooLarge. Metadata is ASCII, so the source keys are stored percent-encoded (UTF-8, ``/`` kept),
-which can triple their length: a legal 1,024-byte key does not fit. The ETags always fit and are always
-stored whole (they are what the "already done" check compares); a key too long to store whole is
-shortened and marked with a trailing ``*`` (a character percent-encoding never leaves bare). The full
-keys are in the events, the error report and the log line.
+report and the events' names. (The provenance a result carries as S3 user metadata is the results
+bucket's: ``results``.)
 """
 
 from __future__ import annotations
@@ -17,8 +10,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import quote
 
 Status = Literal["succeeded", "failed", "waiting", "ignored", "gone"]
 
@@ -115,6 +108,30 @@ class ErrorReport:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True).encode("utf-8")
 
 
+# How many images, and how many masks, an AMBIGUOUS_PAIR report lists (full keys; the rest are counted).
+MAX_LISTED_CANDIDATES = 10
+
+
+def ambiguous_report(bucket: str, stem: str, images: tuple[str, ...], masks: tuple[str, ...]) -> ErrorReport:
+    """AMBIGUOUS_PAIR, naming the candidates, full keys, at most ``MAX_LISTED_CANDIDATES`` of each kind:
+    one stem (``<prefix><stem>``) can have dozens (every extension in every letter case), each key up to
+    1,024 bytes, and the report also travels as an event (EventBridge's entry limit), a log line and an
+    idempotency record."""
+    listed_images, listed_masks = images[:MAX_LISTED_CANDIDATES], masks[:MAX_LISTED_CANDIDATES]
+    left_out = len(images) - len(listed_images) + len(masks) - len(listed_masks)
+    more = f"; {left_out} more not listed" if left_out else ""
+    return ErrorReport(
+        bucket,
+        images[0] if len(images) == 1 else None,
+        masks[0] if len(masks) == 1 else None,
+        "AMBIGUOUS_PAIR",
+        f"{len(images)} images and {len(masks)} masks share the stem {stem} in s3://{bucket} (candidates "
+        f"lists them{more}); keep one image and one mask",
+        candidates={"images": list(listed_images), "masks": list(listed_masks)},
+        candidates_left_out=left_out,
+    )
+
+
 @dataclass(frozen=True)
 class PairSummary:
     """One pair's summary: a cleaned result, a failure (with its report), or an outcome that already
@@ -153,6 +170,12 @@ class PairSummary:
             total_ms=total_ms,
         )
 
+    @cached_property
+    def detail(self) -> dict[str, Any]:
+        """``to_dict``, made once per summary: the event, the stored record and the log line share it
+        (read-only)."""
+        return self.to_dict()
+
     def to_dict(self) -> dict[str, Any]:
         if self.failure is not None:
             found: dict[str, Any] = {"status": self.status, **self.failure.to_dict()}
@@ -178,14 +201,6 @@ class PairSummary:
             found["replayed"] = True
         if self.metadata is not None:
             found["metadata"] = dict(self.metadata)
-        return found
-
-    def to_log(self) -> dict[str, Any]:
-        """The summary for the log line: the pass-through metadata by name only (its values may be the
-        users' data; the events carry them)."""
-        found = self.to_dict()
-        if self.metadata is not None:
-            found["metadata"] = sorted(self.metadata)
         return found
 
     @classmethod
@@ -255,86 +270,3 @@ def _api_use(data: Mapping[str, Any]) -> ApiUse:
             if isinstance(item, Mapping)
         ),
     )
-
-
-# ---------------------------------------------------------------------------- provenance
-
-METADATA_PREFIX = "x-amz-meta-"
-# 2 KB read as strictly as it can be: 2,000 bytes, counting each name with its x-amz-meta- prefix.
-METADATA_BUDGET_BYTES = 2000
-SHORTENED_MARK = "*"
-
-SOURCE_IMAGE = "source-image"
-SOURCE_MASK = "source-mask"
-SOURCE_IMAGE_ETAG = "source-image-etag"
-SOURCE_MASK_ETAG = "source-mask-etag"
-SOURCE_OPTIONS = "source-options"  # the options the upload asked for (``options.PairOptions.canonical``)
-PROVIDER = "provider"
-
-
-def metadata_bytes(metadata: dict[str, str]) -> int:
-    """Size of ``metadata`` as S3's limit counts it (names with their prefix, UTF-8)."""
-    return sum(
-        len((METADATA_PREFIX + name).encode()) + len(value.encode()) for name, value in metadata.items()
-    )
-
-
-def provenance(
-    image_key: str,
-    mask_key: str,
-    image_etag: str,
-    mask_etag: str,
-    provider: str | None = None,
-    options: str = "",
-) -> dict[str, str]:
-    """The provenance entries (the sources, their ETags, the options the upload asked for, and the
-    provider that made the answer, if one did), within ``METADATA_BUDGET_BYTES`` for every legal pair
-    of keys."""
-    fixed = {SOURCE_IMAGE_ETAG: image_etag, SOURCE_MASK_ETAG: mask_etag}
-    if options:
-        fixed[SOURCE_OPTIONS] = options
-    if provider:
-        fixed[PROVIDER] = provider
-    image, mask = _encoded(image_key), _encoded(mask_key)
-    names = len((METADATA_PREFIX + SOURCE_IMAGE).encode()) + len((METADATA_PREFIX + SOURCE_MASK).encode())
-    room = METADATA_BUDGET_BYTES - metadata_bytes(fixed) - names
-    if len(image) + len(mask) > room:
-        # Each key gets half the room; a key shorter than its half leaves the rest to the other.
-        image = shorten(image_key, max(room // 2, room - len(mask)))
-        mask = shorten(mask_key, room - len(image))
-    return {SOURCE_IMAGE: image, SOURCE_MASK: mask, **fixed}
-
-
-def with_carried(metadata: dict[str, str], carried: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """``metadata`` (the provenance: never dropped) and, in the order given, each carried entry that
-    still fits within ``METADATA_BUDGET_BYTES``; the names of those that did not fit."""
-    found = dict(metadata)
-    left_out: list[str] = []
-    for name, value in carried.items():
-        if name in found or metadata_bytes({**found, name: value}) > METADATA_BUDGET_BYTES:
-            left_out.append(name)
-        else:
-            found[name] = value
-    return found, left_out
-
-
-def shorten(key: str, room: int) -> str:
-    """``key`` percent-encoded in at most ``room`` characters: whole when it fits, else its longest
-    prefix of whole characters (never half a UTF-8 sequence) followed by the mark."""
-    encoded = _encoded(key)
-    if len(encoded) <= room:
-        return encoded
-    kept: list[str] = []
-    size = 0
-    for character in key:
-        piece = _encoded(character)
-        if size + len(piece) > room - len(SHORTENED_MARK):
-            break
-        kept.append(piece)
-        size += len(piece)
-    return "".join(kept) + SHORTENED_MARK
-
-
-def _encoded(text: str) -> str:
-    # S3 user metadata is ASCII: UTF-8, percent-encoded, '/' kept as is.
-    return quote(text, safe="/")

@@ -10,9 +10,20 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from .naming import ParsedKey, Role, parse_key
 from .ports import ListedObject
+
+
+class PairSources(TypedDict):
+    """A pair's sources, by the names a summary gives them."""
+
+    bucket: str
+    image: str
+    mask: str
+    image_etag: str
+    mask_etag: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,16 @@ class Pair:
             "image_etag": self.image.etag,
             "image_modified": self.image.last_modified,
             "mask": self.mask.key,
+            "mask_etag": self.mask.etag,
+        }
+
+    def sources(self) -> PairSources:
+        """The pair's sources as a summary names them (``PairSummary(status, **pair.sources(), ...)``)."""
+        return {
+            "bucket": self.bucket,
+            "image": self.image.key,
+            "mask": self.mask.key,
+            "image_etag": self.image.etag,
             "mask_etag": self.mask.etag,
         }
 

@@ -7,15 +7,13 @@ and tests hand in fakes. Nothing here imports AWS, HTTP or Pillow.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .deadline import Deadline
 from .imaging.limits import ProviderLimits
-from .naming import STAGING_PREFIX
+from .outcome import PairSummary
 
 # ---------------------------------------------------------------------------- what crosses the ports
 
@@ -165,22 +163,14 @@ class Publisher(Protocol):
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
 
 
-Work = Callable[[dict[str, str]], dict[str, Any]]
-
-
 class Guard(Protocol):
-    """Runs the paid work for one pair identity once (Powertools idempotency)."""
+    """Runs the paid work for one pair identity once (Powertools idempotency): the work's summary, or,
+    for a duplicate, the summary stored by the delivery that did it (``replayed``). ``deadline``: when
+    this delivery's invocation ends, so that a crashed delivery does not hold the pair beyond it."""
 
-    def register_context(self, context: Any) -> None: ...
-
-    def run(self, identity: dict[str, str], work: Work) -> dict[str, Any]: ...
-
-
-def staging_key(pair_id: str, request: Mapping[str, Any]) -> str:
-    """Where the answer to exactly this request for this pair is kept (settings that change the
-    request, such as the strategy or the dilation, change the key)."""
-    fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{STAGING_PREFIX}{pair_id}/{fingerprint}"
+    def run(
+        self, identity: dict[str, str], work: Callable[[], PairSummary], deadline: Deadline
+    ) -> PairSummary: ...
 
 
 class Keeping(Protocol):
@@ -256,11 +246,10 @@ class NoGuard:
     """STATE_TABLE unset: every delivery does the work (the results bucket's ETag check is then the
     only guard)."""
 
-    def register_context(self, context: Any) -> None:
-        return None
-
-    def run(self, identity: dict[str, str], work: Work) -> dict[str, Any]:
-        return work(identity)
+    def run(
+        self, identity: dict[str, str], work: Callable[[], PairSummary], deadline: Deadline
+    ) -> PairSummary:
+        return work()
 
 
 class NoLimit:

@@ -36,16 +36,17 @@ from .ports import (
     SpendingBudget,
     WaitingRoom,
 )
-from .provider.client import ProviderClient
+from .provider.client import PRODUCTION_TIMING, CallTiming, ProviderClient
 from .provider.clipdrop import ClipdropWire
 from .provider.iopaint import IopaintWire
 from .provider.novita import NovitaWire
 from .provider.transport import new_session
 from .provider.wire import Wire
+from .results import ResultsBucket
 from .settings import Settings
 from .waits import Deferrals, WaitSchedule
 
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=30)
+AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=30)
 _lock = threading.Lock()
 
 
@@ -77,17 +78,22 @@ def spacing_seconds(settings: Settings, provider: str) -> float:
     return 0.0 if per_minute <= 0 else interval_ms(per_minute) / 1000.0
 
 
-def build_function(settings: Settings) -> Function:
-    """Wire the real adapters for ``settings``. AWS_ENDPOINT_URL, if set, is honoured by boto3 itself."""
-    storage = S3Storage(boto3.client("s3", config=_BOTO_CONFIG))
+def build_function(
+    settings: Settings, *, timing: CallTiming = PRODUCTION_TIMING, aws_config: Config = AWS_CONFIG
+) -> Function:
+    """Wire the real adapters for ``settings``. AWS_ENDPOINT_URL, if set, is honoured by boto3 itself.
+
+    ``timing`` (the provider calls' time rules) and ``aws_config`` (the SDK's retries and timeouts) are
+    the function's time constants; tests pass shorter ones so they need not wait for real seconds."""
+    storage = S3Storage(boto3.client("s3", config=aws_config))
     keys = SecretsManagerKeyProvider(
         settings.api_key_secret_id,
         settings.secret_max_age_seconds,
-        boto3.client("secretsmanager", config=_BOTO_CONFIG),
+        boto3.client("secretsmanager", config=aws_config),
         providers=settings.providers,
     )
-    dynamodb: Any = boto3.client("dynamodb", config=_BOTO_CONFIG) if settings.state_table else None
-    deferrer = SqsDeferrer(lambda: boto3.client("sqs", config=_BOTO_CONFIG))
+    dynamodb: Any = boto3.client("dynamodb", config=aws_config) if settings.state_table else None
+    deferrer = SqsDeferrer(lambda: boto3.client("sqs", config=aws_config))
     circuit_store: CircuitStore = MemoryCircuitStore()
     room: WaitingRoom = NoWaitingRoom()
     if settings.state_table:
@@ -105,6 +111,7 @@ def build_function(settings: Settings) -> Function:
             keys,
             session=session,
             max_attempts=settings.api_max_attempts,
+            timing=timing,
             limiter=_limiter(settings, provider, dynamodb),
             budget=budget,
         )
@@ -127,7 +134,7 @@ def build_function(settings: Settings) -> Function:
     )
     publisher: Publisher = NoEvents()
     if settings.event_bus_name:
-        publisher = EventBridgePublisher(boto3.client("events", config=_BOTO_CONFIG), settings.event_bus_name)
+        publisher = EventBridgePublisher(boto3.client("events", config=aws_config), settings.event_bus_name)
     guard: Guard = NoGuard()
     if settings.state_table:
         # Powertools idempotency (and its DynamoDB layer) is imported only when it is configured.
@@ -136,7 +143,10 @@ def build_function(settings: Settings) -> Function:
         guard = PairOnce(settings.state_table, settings.idempotency_expiry_seconds, dynamodb)
     answers = S3StagedAnswers(storage, settings.results_bucket)
     limits = Limits(memory_mb=settings.memory_mb)
-    pipeline = Pipeline(settings, storage, failover, publisher, guard, limits=limits, answers=answers)
+    results = ResultsBucket(storage, settings.results_bucket, settings.output_format)
+    pipeline = Pipeline(
+        settings, storage, failover, publisher, guard=guard, limits=limits, answers=answers, results=results
+    )
     schedule = WaitSchedule(
         settings.outage_wait_seconds, settings.outage_max_wait_seconds, settings.in_flight_wait_seconds
     )
@@ -151,9 +161,11 @@ def _limiter(settings: Settings, provider: str, dynamodb: Any) -> Limiter:
     return DynamoDbSlotScheduler(dynamodb, settings.state_table, per_minute, provider=provider)
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
+def build_pipeline(
+    settings: Settings, *, timing: CallTiming = PRODUCTION_TIMING, aws_config: Config = AWS_CONFIG
+) -> Pipeline:
     """The pipeline alone (tests and benchmarks that call ``handle`` with their own deferrals)."""
-    return build_function(settings).pipeline
+    return build_function(settings, timing=timing, aws_config=aws_config).pipeline
 
 
 def get_function() -> Function:

@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 
 from image_cleanup.aws.idempotency import PairOnce
+from image_cleanup.deadline import Deadline
 from image_cleanup.errors import Deferred, ErrorCode, TransientError
-from local.lambda_context import LocalLambdaContext
+from image_cleanup.outcome import PairSummary, StoredAt
 from tests.integration.conftest import Env
 
 EXPIRY_SECONDS = 3600
-RESULT = {"outcome": "succeeded", "result": "shop/a.png"}
+RESULT = PairSummary(
+    "succeeded", "uploads", "shop/a.png", "shop/a_mask.png", result=StoredAt("out", "shop/a.png")
+)
 
 
 def identity(image_etag: str = "etag-image-1") -> dict[str, str]:
@@ -29,20 +32,29 @@ def identity(image_etag: str = "etag-image-1") -> dict[str, str]:
     }
 
 
-def guard(env: Env, invocation_seconds: float = 60) -> PairOnce:
+class Guard:
     """The adapter as one execution environment builds it, on the template's state table, serving an
-    invocation with ``invocation_seconds`` left (the pipeline registers each invocation's context)."""
-    table = env.settings().state_table
-    assert table
-    once = PairOnce(table, EXPIRY_SECONDS)
-    once.register_context(LocalLambdaContext(timeout_seconds=invocation_seconds))
-    return once
+    invocation with ``invocation_seconds`` left (the delivery's own deadline)."""
+
+    def __init__(self, env: Env, invocation_seconds: float = 60) -> None:
+        table = env.settings().state_table
+        assert table
+        self.once = PairOnce(table, EXPIRY_SECONDS)
+        ends = time.monotonic() + invocation_seconds
+        self.deadline = Deadline(lambda: ends - time.monotonic())
+
+    def run(self, pair: dict[str, str], work: Work) -> PairSummary:
+        return self.once.run(pair, work, self.deadline)
+
+
+def guard(env: Env, invocation_seconds: float = 60) -> Guard:
+    return Guard(env, invocation_seconds)
 
 
 class Work:
     """The paid work: counts its runs; can block until released, or fail."""
 
-    def __init__(self, result: dict[str, Any] | None = None, *, blocks: bool = False) -> None:
+    def __init__(self, result: PairSummary | None = None, *, blocks: bool = False) -> None:
         self.result = result or RESULT
         self.runs = 0
         self.started = threading.Event()
@@ -50,11 +62,11 @@ class Work:
         if not blocks:
             self.release.set()
 
-    def __call__(self, pair: dict[str, str]) -> dict[str, Any]:
+    def __call__(self) -> PairSummary:
         self.runs += 1
         self.started.set()
         assert self.release.wait(10), "the test never released the work"
-        return dict(self.result)
+        return self.result
 
 
 def records(env: Env) -> list[dict[str, Any]]:
@@ -71,8 +83,8 @@ def test_the_work_runs_once_and_a_duplicate_replays_its_result(env: Env) -> None
     again = guard(env).run(identity(), work)
     # Then the work did not run again: the stored result is replayed, marked as such
     assert work.runs == 1
-    assert first == RESULT
-    assert again == {**RESULT, "replayed": True}
+    assert first is RESULT  # the work's own summary, as it is (no conversion on the first delivery)
+    assert again == RESULT.replay()
 
 
 def test_new_content_under_the_same_keys_is_new_work(env: Env) -> None:
@@ -83,7 +95,7 @@ def test_new_content_under_the_same_keys_is_new_work(env: Env) -> None:
     result = guard(env).run(identity("etag-image-2"), work)
     # Then the work runs for it, and its result is not a replay
     assert work.runs == 2
-    assert "replayed" not in result
+    assert not result.replayed
 
 
 def test_the_result_is_stored_in_the_state_table_until_the_expiry(env: Env) -> None:
@@ -103,8 +115,8 @@ def test_the_result_is_stored_in_the_state_table_until_the_expiry(env: Env) -> N
 def test_a_duplicate_while_the_first_runs_is_deferred_then_replayed(env: Env) -> None:
     # Given the pair's work running (and blocked) in one execution environment
     running = Work(blocks=True)
-    outcome: dict[str, Any] = {}
-    first = threading.Thread(target=lambda: outcome.update(guard(env).run(identity(), running)))
+    outcome: list[PairSummary] = []
+    first = threading.Thread(target=lambda: outcome.append(guard(env).run(identity(), running)))
     first.start()
     assert running.started.wait(10)
     duplicate = Work()
@@ -120,18 +132,18 @@ def test_a_duplicate_while_the_first_runs_is_deferred_then_replayed(env: Env) ->
     # ... for the first delivery's remaining time (its invocation had 60 s), not a visibility timeout
     assert 50 < deferred.value.wait_seconds <= 60
     # ... and its next delivery replays the first run's result
-    assert outcome == RESULT
-    assert guard(env).run(identity(), duplicate) == {**RESULT, "replayed": True}
+    assert outcome == [RESULT]
+    assert guard(env).run(identity(), duplicate) == RESULT.replay()
     assert duplicate.runs == 0
 
 
 def test_work_that_fails_leaves_no_record_and_runs_again(env: Env) -> None:
     # Given the pair's work failing on its first delivery
-    def failing(pair: dict[str, str]) -> dict[str, Any]:
+    def failing() -> PairSummary:
         raise RuntimeError("the provider connection dropped")
 
     with pytest.raises(RuntimeError, match="connection dropped"):
-        guard(env).run(identity(), failing)
+        guard(env).once.run(identity(), failing, guard(env).deadline)
     # When the pair is delivered again
     work = Work()
     result = guard(env).run(identity(), work)

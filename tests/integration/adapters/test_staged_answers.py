@@ -11,7 +11,8 @@ from image_cleanup.aws.staged_answers import S3StagedAnswers, pack
 from image_cleanup.errors import ErrorCode, TransientError
 from image_cleanup.naming import STAGING_PREFIX
 from image_cleanup.observability import Metric, metrics
-from image_cleanup.ports import StagedAnswer, staging_key
+from image_cleanup.paid_answer import staging_key
+from image_cleanup.ports import StagedAnswer
 from local.aws_server import StrictMotoServer
 from tests.integration.adapters.role import role_client
 from tests.integration.conftest import Env

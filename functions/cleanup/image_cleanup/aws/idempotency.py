@@ -9,7 +9,9 @@ that delivery's invocation ends) and finds the stored result on its next deliver
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -25,8 +27,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..deadline import Deadline
 from ..errors import Deferred, ErrorCode, TransientError
-from ..ports import Work
+from ..outcome import PairSummary
 
 # When the first delivery's deadline is unknown, the duplicate looks again after this long.
 UNKNOWN_REMAINING_SECONDS = 60.0
@@ -41,8 +44,23 @@ class _MarkReplayed:
         return response
 
 
+class _InvocationClock:
+    """What Powertools reads from a Lambda context to expire an in-progress record, from the delivery's
+    own deadline: the Lambda context never enters the domain."""
+
+    def __init__(self) -> None:
+        self.deadline: Deadline | None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 0 if self.deadline is None else int(self.deadline.remaining() * 1000)
+
+
 class PairOnce:
-    """Runs the work for one pair identity at most once within the expiry window."""
+    """Runs the work for one pair identity at most once within the expiry window (``ports.Guard``).
+
+    The Powertools wrapper is built once; the domain's ``PairSummary`` crosses it as the dict the store
+    keeps, converted here and only here: the work's own summary is returned as it is, a stored one is
+    read back only for a duplicate."""
 
     def __init__(self, table_name: str, expires_after_seconds: int, client: Any | None = None) -> None:
         # The composition root's client (its retry and timeout settings), when it gives one.
@@ -52,24 +70,28 @@ class PairOnce:
         self._config = IdempotencyConfig(
             expires_after_seconds=expires_after_seconds, response_hook=_MarkReplayed()
         )
-
-    def register_context(self, context: Any) -> None:
-        """Lets Powertools expire an in-progress record when this invocation would have timed out."""
-        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            self._config.register_lambda_context(context)
-
-    def run(self, identity: dict[str, str], work: Work) -> dict[str, Any]:
-        def cleanup_pair(pair: dict[str, str]) -> dict[str, Any]:
-            return work(pair)
-
-        guarded = idempotent_function(
+        self._clock = _InvocationClock()
+        self._config.register_lambda_context(self._clock)  # type: ignore[arg-type]
+        self._current = threading.local()
+        self._guarded = idempotent_function(
             data_keyword_argument="pair",
             persistence_store=self._store,
             config=self._config,
             key_prefix="cleanup-pair",
-        )(cleanup_pair)
+        )(self._work)
+
+    def _work(self, pair: dict[str, str]) -> dict[str, Any]:
+        summary: PairSummary = self._current.work()
+        self._current.summary = summary
+        return summary.detail
+
+    def run(
+        self, identity: dict[str, str], work: Callable[[], PairSummary], deadline: Deadline
+    ) -> PairSummary:
+        self._clock.deadline = deadline
+        self._current.work, self._current.summary = work, None
         try:
-            result: dict[str, Any] = guarded(pair=identity)
+            stored: dict[str, Any] = self._guarded(pair=identity)
         except IdempotencyAlreadyInProgressError:
             raise Deferred(
                 ErrorCode.PAIR_IN_PROGRESS,
@@ -80,7 +102,8 @@ class PairOnce:
             raise TransientError(
                 ErrorCode.STATE_UNAVAILABLE, "the state table refused the pair's idempotency record"
             ) from exc
-        return result
+        done: PairSummary | None = self._current.summary
+        return done if done is not None else PairSummary.from_dict(stored)
 
     def _remaining_of_first(self, identity: dict[str, str]) -> float:
         """Seconds until the delivery holding the pair ends (its invocation's deadline)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import fpng
@@ -78,22 +79,32 @@ def result_format(setting: str, source_format: str) -> str:
     return setting
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """A result's bytes, its content type and its format (png, webp or jpeg)."""
+
+    body: bytes
+    content_type: str
+    format: str
+
+
 def encode_output(
     image: Image.Image,
     output_format: str,
+    *,
     icc_profile: bytes | None = None,
     exif: bytes | None = None,
     png_compress_level: int = OUTPUT_PNG_COMPRESS_LEVEL,
     jpeg_qtables: list[list[int]] | None = None,
     jpeg_subsampling: int | None = None,
-) -> tuple[bytes, str]:
-    """Encode the result, carrying the ICC profile and EXIF (orientation reset); return bytes and type.
+) -> Encoded:
+    """Encode the result, carrying the ICC profile and EXIF (orientation reset).
 
     A JPEG result with ``jpeg_qtables`` (and subsampling) is written with those quantization tables: a
     JPEG upload's own, so the result stays near the upload's size and quality (``OUTPUT_FORMAT=source``).
     """
     if output_format == "png":
-        return png(image, png_compress_level, icc_profile, exif), CONTENT_TYPES[output_format]
+        return Encoded(png(image, png_compress_level, icc_profile, exif), CONTENT_TYPES["png"], "png")
     extra = _metadata(icc_profile, exif)
     buffer = io.BytesIO()
     if output_format == "webp":
@@ -112,4 +123,4 @@ def encode_output(
         flat.convert("RGB").save(buffer, format="JPEG", optimize=True, **options, **extra)
     else:
         raise ValueError(f"unknown output format {output_format!r}")
-    return buffer.getvalue(), CONTENT_TYPES[output_format]
+    return Encoded(buffer.getvalue(), CONTENT_TYPES[output_format], output_format)

@@ -56,6 +56,11 @@ class CallTiming:
     healthy_answer_seconds: float = 30.0
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
+    sleep: Callable[[float], None] = time.sleep  # a backoff's wait (tests pass one that does not wait)
+    rand: Callable[[], float] = random.random  # the backoff's jitter
+
+
+PRODUCTION_TIMING = CallTiming()
 
 
 class ProviderClient:
@@ -68,11 +73,9 @@ class ProviderClient:
         *,
         session: requests.Session | None = None,
         max_attempts: int = 3,
-        timing: CallTiming = CallTiming(),
+        timing: CallTiming = PRODUCTION_TIMING,
         limiter: Limiter | None = None,
         budget: SpendingBudget | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
     ) -> None:
         self._wire = wire
         self._keys = keys
@@ -81,8 +84,6 @@ class ProviderClient:
         self._timing = timing
         self._limiter = limiter or NoLimit()
         self._budget = budget or NoBudget()
-        self._sleep = sleep
-        self._rand = rand
 
     @property
     def name(self) -> str:
@@ -166,7 +167,15 @@ class ProviderClient:
             # A 429 is the provider's quota, not its health; a timeout we cut short is ours.
             ours = reason == CLIENT_TIMEOUT and budget < self._timing.healthy_answer_seconds
             trips = verdict is not Verdict.RATE_LIMITED and not ours
-            self._wait_before_retry(attempt, max_attempts, trips, code, status, retry_after, deadline)
+            self._wait_before_retry(
+                attempt,
+                max_attempts,
+                deadline,
+                trips=trips,
+                code=code,
+                status=status,
+                retry_after=retry_after,
+            )
 
     def _affordable_wait(self, deadline: Deadline) -> float:
         """How long this invocation can wait for a send slot and still make the call."""
@@ -225,11 +234,12 @@ class ProviderClient:
         self,
         attempt: int,
         max_attempts: int,
+        deadline: Deadline,
+        *,
         trips: bool,
         code: ErrorCode,
         status: int,
         retry_after: float | None,
-        deadline: Deadline,
     ) -> None:
         if attempt >= max_attempts:
             raise ProviderUnavailable(
@@ -243,7 +253,9 @@ class ProviderClient:
         delay = (
             retry_after
             if retry_after is not None
-            else backoff_delay(attempt - 1, base=timing.backoff_base, cap=timing.backoff_cap, rand=self._rand)
+            else backoff_delay(
+                attempt - 1, base=timing.backoff_base, cap=timing.backoff_cap, rand=timing.rand
+            )
         )
         if (
             delay > timing.max_in_invocation_wait
@@ -258,4 +270,4 @@ class ProviderClient:
                 retry_after=delay,
             )
         count(Metric.API_RETRIES)
-        self._sleep(delay)
+        timing.sleep(delay)
