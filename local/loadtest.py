@@ -118,8 +118,37 @@ def run(
     outage: tuple[float, float] | None = None,
 ) -> LoadReport:
     rng = random.Random(seed)
-    log = io.StringIO()
-    stack = LocalStack(
+    stack = _stack(quota, concurrency, providers, outage=outage is not None)
+    stack.start()
+    try:
+        for name in providers.split(","):
+            stack.emulator.provider(name).configure(requests_per_minute=quota)
+        if fault_rate:
+            stack.emulator.set_random_faults(fault_rate, statuses=(503,), seed=seed)
+        uploads = _uploads(pairs, rng)
+        started = time.monotonic()
+        if outage is not None:
+            threading.Thread(target=_outage, args=(stack, outage, started), daemon=True).start()
+        duplicates = _upload(stack, uploads, rng)
+        expected = {f"load/{index:04d}" for index in range(pairs)}
+        seconds = _drained_at(stack, expected, started, time_limit) - started
+        stack.wait_until_idle(timeout=60)
+        return _report(
+            stack,
+            expected,
+            sent=(len(uploads), len(duplicates)),
+            seconds=seconds,
+            quota=quota,
+            concurrency=concurrency,
+            providers=providers.split(","),
+        )
+    finally:
+        stack.stop()
+
+
+def _stack(quota: int, concurrency: int, providers: str, *, outage: bool) -> LocalStack:
+    """The local stack at the run's quota and concurrency (compressed waits when an outage is played)."""
+    return LocalStack(
         provider_requests_per_minute=quota,
         parameters={
             "ApiRequestsPerMinute": str(quota),
@@ -132,96 +161,98 @@ def run(
         function_env=COMPRESSED_WAITS if outage else None,
         schedule_seconds=1.0 if outage else None,
         failed_visibility_seconds=None,
-        function_log=log,
+        function_log=io.StringIO(),
     )
-    stack.start()
-    try:
-        for name in providers.split(","):
-            stack.emulator.provider(name).configure(requests_per_minute=quota)
-        if fault_rate:
-            stack.emulator.set_random_faults(fault_rate, statuses=(503,), seed=seed)
-        names = stack.names
-        s3, sqs = stack.client("s3"), stack.client("sqs")
-        uploads: list[tuple[str, bytes]] = []
-        for index in range(pairs):
-            photo, mask = _pair(index, rng)
-            halves = [(f"load/{index:04d}.png", photo), (f"load/{index:04d}_mask.png", mask)]
-            rng.shuffle(halves)
-            uploads.extend(halves)
-        started = time.monotonic()
-        if outage is not None:
-            threading.Thread(target=_outage, args=(stack, outage, started), daemon=True).start()
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(
-                pool.map(
-                    lambda item: s3.put_object(Bucket=names.input_bucket, Key=item[0], Body=item[1]), uploads
-                )
-            )
-        duplicates = [key for key, _ in uploads if rng.random() < 0.1]
-        for key in duplicates:
-            sqs.send_message(
-                QueueUrl=stack.queue_url, MessageBody=json.dumps(s3_notification(names.input_bucket, key))
-            )
 
-        expected = {f"load/{index:04d}" for index in range(pairs)}
-        done_at = started
-        while time.monotonic() - started < time_limit:
-            stems = {
-                key.rsplit(".", 1)[0].removesuffix(".error") for key in _listed(stack, names.results_bucket)
-            }
-            if expected <= stems:
-                done_at = time.monotonic()
-                break
-            time.sleep(1.0)
-        else:
-            done_at = time.monotonic()
-        stack.wait_until_idle(timeout=60)
-        result_keys = list(_listed(stack, names.results_bucket))
-        results = {k.removesuffix(".png") for k in result_keys if not k.endswith(".error.json")}
-        reports = {k.removesuffix(".error.json") for k in result_keys if k.endswith(".error.json")}
-        dead = {key.rsplit(".", 1)[0].removesuffix("_mask") for key in _dead_letter_keys(stack)}
-        listed = providers.split(",")
-        every = {name: stack.emulator.provider(name).stats for name in listed}
-        poller = stack.poller
-        assert poller is not None
-        lost = len(expected - results - reports - dead)
-        seconds = done_at - started
-        optimum = pairs / quota * 60.0
-        probes = {name: _paid_probes(every[name]) for name in listed}
-        paid = sum(each.billed for each in every.values()) - sum(probes.values())
-        report = LoadReport(
-            pairs_uploaded=pairs,
-            objects_uploaded=len(uploads),
-            duplicate_events_sent=len(duplicates),
-            results_written=len(results & expected),
-            error_reports=len(reports & expected),
-            dead_letter_messages=stack.queue_depth(stack.dlq_url),
-            lost=lost,
-            paid_api_calls=paid,
-            paid_calls_per_pair=round(paid / pairs, 3),
-            providers=providers,
-            requests_per_provider={name: each.requests for name, each in every.items()},
-            paid_per_provider={name: each.billed - probes[name] for name, each in every.items()},
-            probes_paid=sum(probes.values()),
-            api_requests=sum(each.requests for each in every.values()),
-            transient_faults_injected=sum(each.by_status.get(503, 0) for each in every.values()),
-            rate_limited_429=sum(each.by_status.get(429, 0) for each in every.values()),
-            quota_per_minute=quota,
-            seconds_to_drain=round(seconds, 1),
-            optimum_seconds=round(optimum, 1),
-            time_vs_optimum=round(seconds / optimum, 2),
-            poller_invocations=poller.stats.invocations,
-            poller_peak_concurrency=poller.stats.peak_concurrency,
-            max_concurrency=concurrency,
-            records_failed_and_redelivered=poller.stats.failed_records,
-            passed=lost == 0
-            and paid <= pairs
-            and not dead
-            and all(each.by_status.get(429, 0) == 0 for each in every.values()),
-        )
-    finally:
-        stack.stop()
-    return report
+
+def _uploads(pairs: int, rng: random.Random) -> list[tuple[str, bytes]]:
+    """Every pair's two objects, each pair's halves in a random order."""
+    uploads: list[tuple[str, bytes]] = []
+    for index in range(pairs):
+        photo, mask = _pair(index, rng)
+        halves = [(f"load/{index:04d}.png", photo), (f"load/{index:04d}_mask.png", mask)]
+        rng.shuffle(halves)
+        uploads.extend(halves)
+    return uploads
+
+
+def _upload(stack: LocalStack, uploads: list[tuple[str, bytes]], rng: random.Random) -> list[str]:
+    """PUT every object (8 at a time), then send a duplicate notification for about one in ten."""
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    bucket = stack.names.input_bucket
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda item: s3.put_object(Bucket=bucket, Key=item[0], Body=item[1]), uploads))
+    duplicates = [key for key, _ in uploads if rng.random() < 0.1]
+    for key in duplicates:
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=json.dumps(s3_notification(bucket, key)))
+    return duplicates
+
+
+def _drained_at(stack: LocalStack, expected: set[str], started: float, time_limit: float) -> float:
+    """When every expected stem had a result or an error report (or the time limit, if sooner)."""
+    while time.monotonic() - started < time_limit:
+        listed = _listed(stack, stack.names.results_bucket)
+        stems = {key.rsplit(".", 1)[0].removesuffix(".error") for key in listed}
+        if expected <= stems:
+            break
+        time.sleep(1.0)
+    return time.monotonic()
+
+
+def _report(
+    stack: LocalStack,
+    expected: set[str],
+    *,
+    sent: tuple[int, int],
+    seconds: float,
+    quota: int,
+    concurrency: int,
+    providers: list[str],
+) -> LoadReport:
+    """What the run left behind: results, reports, dead letters, lost pairs, and the providers' counts."""
+    objects, duplicates = sent
+    pairs = len(expected)
+    result_keys = list(_listed(stack, stack.names.results_bucket))
+    results = {k.removesuffix(".png") for k in result_keys if not k.endswith(".error.json")}
+    reports = {k.removesuffix(".error.json") for k in result_keys if k.endswith(".error.json")}
+    dead = {key.rsplit(".", 1)[0].removesuffix("_mask") for key in _dead_letter_keys(stack)}
+    every = {name: stack.emulator.provider(name).stats for name in providers}
+    poller = stack.poller
+    assert poller is not None
+    lost = len(expected - results - reports - dead)
+    optimum = pairs / quota * 60.0
+    probes = {name: _paid_probes(every[name]) for name in providers}
+    paid = sum(each.billed for each in every.values()) - sum(probes.values())
+    return LoadReport(
+        pairs_uploaded=pairs,
+        objects_uploaded=objects,
+        duplicate_events_sent=duplicates,
+        results_written=len(results & expected),
+        error_reports=len(reports & expected),
+        dead_letter_messages=stack.queue_depth(stack.dlq_url),
+        lost=lost,
+        paid_api_calls=paid,
+        paid_calls_per_pair=round(paid / pairs, 3),
+        providers=",".join(providers),
+        requests_per_provider={name: each.requests for name, each in every.items()},
+        paid_per_provider={name: each.billed - probes[name] for name, each in every.items()},
+        probes_paid=sum(probes.values()),
+        api_requests=sum(each.requests for each in every.values()),
+        transient_faults_injected=sum(each.by_status.get(503, 0) for each in every.values()),
+        rate_limited_429=sum(each.by_status.get(429, 0) for each in every.values()),
+        quota_per_minute=quota,
+        seconds_to_drain=round(seconds, 1),
+        optimum_seconds=round(optimum, 1),
+        time_vs_optimum=round(seconds / optimum, 2),
+        poller_invocations=poller.stats.invocations,
+        poller_peak_concurrency=poller.stats.peak_concurrency,
+        max_concurrency=concurrency,
+        records_failed_and_redelivered=poller.stats.failed_records,
+        passed=lost == 0
+        and paid <= pairs
+        and not dead
+        and all(each.by_status.get(429, 0) == 0 for each in every.values()),
+    )
 
 
 def _paid_probes(stats: EmulatorStats) -> int:
