@@ -77,8 +77,11 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	$(PYTEST) tests/unit -q
 
+# Each integration test provisions its own account; two workers (pytest-xdist), each with its own local
+# AWS and provider emulator, halve the tier's time. WORKERS=0 runs it in one process.
+WORKERS ?= 2
 test-integration: $(STAMP)
-	$(PYTEST) tests/integration -q
+	$(PYTEST) tests/integration -q -n $(WORKERS)
 
 test-e2e: $(STAMP)
 	$(PYTEST) tests/e2e -q

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from PIL import Image, ImageDraw
 
 from app import handle
 from image_cleanup.observability import metrics
 from image_cleanup.pipeline import Pipeline
+from image_cleanup.provider.client import PRODUCTION_TIMING, CallTiming
 from image_cleanup.settings import Settings
-from image_cleanup.wiring import build_pipeline
+from image_cleanup.wiring import AWS_CONFIG, build_pipeline
 from local.aws_server import StrictMotoServer, enforce_iam
 from local.emulator import CleanupEmulator
 from local.lambda_context import LocalLambdaContext
@@ -100,6 +102,13 @@ class Env:
 
     def service(self, **overrides: str) -> Pipeline:
         return build_pipeline(self.settings(**overrides))
+
+    def service_timed(
+        self, *, timing: CallTiming = PRODUCTION_TIMING, aws_config: Config = AWS_CONFIG
+    ) -> Pipeline:
+        """The function's pipeline with shorter time constants: the provider calls' (``timing``) or the
+        SDK's retries (``aws_config``)."""
+        return build_pipeline(self.settings(), timing=timing, aws_config=aws_config)
 
     def put(self, key: str, body: bytes) -> str:
         etag: str = self.client("s3").put_object(Bucket=self.names.input_bucket, Key=key, Body=body)["ETag"]

@@ -10,13 +10,19 @@ import time
 from typing import Any
 
 import pytest
+from botocore.config import Config
 
 from app import handle
 from image_cleanup.aws.sqs_visibility import SqsDeferrer
+from image_cleanup.provider.client import CallTiming
 from image_cleanup.waits import Deferrals
 from local.aws_server import StrictMotoServer
 from tests.event_builders import s3_notification, sqs_s3_event
 from tests.integration.conftest import Env, photo_png, put_pair
+
+# The function's SDK settings with two attempts instead of five: a refusal "beyond the SDK's retries"
+# is reached after one backoff instead of four.
+FEW_RETRIES = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3, read_timeout=30)
 
 
 def queued_event(env: Env, key: str) -> dict[str, Any]:
@@ -214,16 +220,25 @@ def test_each_api_fault_has_its_outcome_and_call_count(
 
 
 def test_a_read_timeout_is_retried_as_a_timeout(env: Env, context) -> None:
-    # Given the provider answers slower than the read timeout (the invocation has 14 s, 10 s reserved)
-    env.emulator.script({"latency": 6}, {"latency": 6})
+    # Given the provider answers slower than the read timeout: the invocation has 3 s of which the
+    # client keeps 1 s for what follows the call (the production rule, with shorter constants)
+    latency = 2.5
+    env.emulator.script({"latency": latency}, {"latency": latency})
     put_pair(env, "slow/a")
-    short = type(context)(timeout_seconds=16)
+    short = type(context)(timeout_seconds=3.0)
+    timing = CallTiming(reserve_seconds=1.0, min_call_seconds=0.5)
     # When the pair is processed
-    response = handle(sqs_s3_event(env.names.input_bucket, [["slow/a_mask.png"]]), short, env.service())
+    response = handle(
+        sqs_s3_event(env.names.input_bucket, [["slow/a_mask.png"]]), short, env.service_timed(timing=timing)
+    )
     # Then the record goes back to the queue; nothing is written
     assert len(response["batchItemFailures"]) == 1
     assert env.result_keys() == []
-    time.sleep(6.5)  # let the emulator finish the abandoned request, so the next test starts clean
+    # The abandoned request was made once; the emulator finishes it before the next test starts
+    finished_by = time.monotonic() + latency + 2.0
+    while env.emulator.stats.requests == 0 and time.monotonic() < finished_by:
+        time.sleep(0.05)
+    assert env.emulator.stats.requests == 1
 
 
 def test_an_object_deleted_before_its_event_is_handled_is_a_no_op(env: Env, context) -> None:
@@ -261,8 +276,13 @@ def test_a_state_table_outage_is_a_warning_with_its_own_code_not_a_bug(
         "PutItem", env.names.state_table, status=400, code="ProvisionedThroughputExceededException", times=50
     )
     put_pair(env, "ddb/a")
-    # When the pair's record is handled
-    response = handle(sqs_s3_event(env.names.input_bucket, [["ddb/a_mask.png"]]), context, env.service())
+    # When the pair's record is handled (by an SDK that retries twice, not five times: same outcome,
+    # less backoff to wait through)
+    response = handle(
+        sqs_s3_event(env.names.input_bucket, [["ddb/a_mask.png"]]),
+        context,
+        env.service_timed(aws_config=FEW_RETRIES),
+    )
     # Then the record goes back to the queue, nothing is paid, and the logs and metrics say
     # STATE_UNAVAILABLE at WARNING level: no ERROR, no stack trace, no INTERNAL_ERROR
     assert len(response["batchItemFailures"]) == 1
