@@ -112,7 +112,9 @@ class StrictAwsRules:
         tables have no lock: two conditional UpdateItems at once can both pass their condition (a
         spending cap of 50 let 51 calls through under load). Serialising restores the atomicity."""
         with self._dynamodb_lock:
-            return list(self._app(environ, start_response))
+            status, headers, body = call_app(self._app, environ)
+        start_response(status, headers)
+        return [body]
 
     # -- EventBridge --------------------------------------------------------------------------------
     def _put_events(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -21,7 +21,15 @@ from image_cleanup.imaging.limits import ProviderLimits
 from image_cleanup.naming import STAGING_PREFIX
 from image_cleanup.outcome import FAILED, SUCCEEDED, PairSummary
 from image_cleanup.pipeline import Pipeline
-from image_cleanup.ports import CleanupAnswer, CleanupRequest, Download, ListedObject, ObjectRef
+from image_cleanup.ports import (
+    CleanupAnswer,
+    CleanupRequest,
+    Download,
+    Keeping,
+    ListedObject,
+    ObjectRef,
+    StagedAnswer,
+)
 from image_cleanup.provider.novita import LIMITS as NOVITA
 from image_cleanup.settings import Settings
 from tests.images import encode
@@ -614,6 +622,68 @@ def test_a_permanent_failure_after_the_paid_call_discards_the_kept_answer() -> N
     assert (outcome.status, outcome.detail["error"]) == ("failed", "API_BAD_RESPONSE")
     assert [key for (_, key) in storage.writes if key.startswith(STAGING_PREFIX)] != []
     assert not [key for (_, key) in storage.objects if key.startswith(STAGING_PREFIX)]
+
+
+class WatchedKeeping:
+    """Staged answers whose keeping is seen to end, in one log with the storage's writes."""
+
+    def __init__(self, storage: MemoryStorage, log: list[str]) -> None:
+        self._inner = S3StagedAnswers(storage, RESULTS)
+        self._log = log
+
+    def find(self, key: str) -> StagedAnswer | None:
+        return self._inner.find(key)
+
+    def keep(self, key: str, answer: StagedAnswer) -> Keeping:
+        kept, log = self._inner.keep(key, answer), self._log
+
+        class Watched:
+            def wait(self) -> bool:
+                done = kept.wait()
+                log.append("answer kept")
+                return done
+
+        return Watched()
+
+    def discard(self, key: str) -> None:
+        self._inner.discard(key)
+
+
+class LoggedWrites(MemoryStorage):
+    def __init__(self, log: list[str]) -> None:
+        super().__init__()
+        self._log = log
+
+    def write(
+        self, bucket: str, key: str, body: bytes, content_type: str, metadata: Mapping[str, str]
+    ) -> None:
+        if not key.startswith(STAGING_PREFIX):
+            self._log.append(f"stored {key}")
+        super().write(bucket, key, body, content_type, metadata)
+
+
+@pytest.mark.parametrize(
+    ("answer", "stored"),
+    [(None, "stored photos/cat.png"), (b"not an image", "stored photos/cat.error.json")],
+    ids=["result", "error-report"],
+)
+def test_the_paid_answer_is_kept_before_the_pairs_outcome_is_stored(
+    answer: bytes | None, stored: str
+) -> None:
+    # Given a pair whose paid answer is kept in the background (and an answer that fails to decode)
+    log: list[str] = []
+    storage = LoggedWrites(log)
+    cleaner = FakeCleaner()
+    if answer is not None:
+        cleaner.clean = lambda request, deadline: CleanupAnswer(answer, 1, 0.0)  # type: ignore[method-assign]
+    service = pipeline(SETTINGS, storage, cleaner, RecordingPublisher(), answers=WatchedKeeping(storage, log))
+    storage.put(INPUT, "photos/cat.png", encode(photo()))
+    storage.put(INPUT, "photos/cat_mask.png", encode(mask()))
+    # When the pair is handled
+    service.handle_object(ObjectRef(INPUT, "photos/cat_mask.png"), PLENTY)
+    # Then the keeping ended before the result (or the report) was stored: nothing slow stands between
+    # storing the outcome and announcing it
+    assert log == ["answer kept", stored]
 
 
 # ---------------------------------------------------------------- per-upload options

@@ -8,7 +8,9 @@
    for each one's limits;
 3. **keep**: the paid answer is kept (``ports.StagedAnswers``: in the results bucket, written in the
    background while the result is composed), with where it goes back in the photo;
-4. **wait**: before the delivery can end, the keeping is waited for, whatever happened meanwhile;
+4. **wait**: before the pair's outcome is stored (``Answer.secured``), and in any case before the
+   delivery can end, the keeping is waited for: nothing slow stands between storing an outcome and
+   announcing it, and an answer paid for is never left unkept by a delivery that goes on;
 5. **discard**: once the pair's outcome (its result, or its error report) is stored, the kept answer has
    served. A delivery that fails before that leaves it for the next one.
 
@@ -50,6 +52,7 @@ class Answer:
     placement: hd_strategy.Placement
     api: ApiUse
     _image: bytes | None
+    _keeping: Keeping | None = None
     served: bool = False
 
     def take(self) -> bytes:
@@ -57,6 +60,13 @@ class Answer:
         if image is None:
             raise RuntimeError("an answer's bytes are taken once")
         return image
+
+    def secured(self) -> None:
+        """Wait until a paid answer is kept (it is written in the background while the result is
+        composed); the pipeline calls this before it stores the pair's outcome. Waits once."""
+        keeping, self._keeping = self._keeping, None
+        if keeping is not None:
+            keeping.wait()  # a failure to keep is logged and counted there, never raised
 
     def outcome_stored(self) -> None:
         """The pair's result or report is stored: the kept answer has served."""
@@ -93,7 +103,6 @@ class PaidAnswers:
                 "mask_dilation_px": asked.mask_dilation_px,
             },
         )
-        kept: Keeping | None = None
         found = self._staged.find(key)
         if found is not None:
             timer.record(Stage.API, 0.0)
@@ -108,6 +117,7 @@ class PaidAnswers:
                 ),
                 found.image,
             )
+            del found  # the answer holds the bytes, and lets them go once taken
         else:
             answered = self._pay(asked, deadline, timer)
             placement = answered.region.placement
@@ -115,14 +125,13 @@ class PaidAnswers:
             kept = self._staged.keep(
                 key, StagedAnswer(image, answered.answer.provider, placement.box, placement.sent_size)
             )
-            answer = Answer(placement, _api_use(answered), image)
-            del answered, image  # the answer holds the bytes, and lets them go once taken
+            answer = Answer(placement, _api_use(answered), image, kept)
+            del answered, image, kept  # the answer holds the bytes, and lets them go once taken
         del asked  # the region request (the upload, the mask) is not needed any more
         try:
             yield answer
         finally:
-            if kept is not None:
-                kept.wait()  # the paid answer is safe before this delivery can end
+            answer.secured()  # the paid answer is safe before this delivery can end
         if answer.served:
             self._staged.discard(key)
 

@@ -50,6 +50,7 @@ class _Cleaning:
     mask_bytes: bytes | None = None
     loaded: load.LoadedImage | None = None
     mask: Image.Image | None = None
+    size: tuple[int, int] | None = None  # the result's, once the photo's pixels are let go
 
     @property
     def asked(self) -> str:
@@ -113,7 +114,7 @@ class Pipeline:
             self._decode(job)
             wanted = self._region(job)
             if wanted is None:
-                summary = self._write(job, ApiUse(called=False))
+                summary = self._store(job, self._encode(job), ApiUse(called=False))
             else:
                 summary = self._answer_and_write(job, wanted, deadline)
         except PermanentError as exc:
@@ -126,14 +127,18 @@ class Pipeline:
         self, job: _Cleaning, wanted: hd_strategy.RegionRequest, deadline: Deadline
     ) -> PairSummary:
         """The provider's answer (``paid_answer``: paid at most once), composed into the photo and
-        stored; a permanent failure after the call is reported while the answer is still kept."""
+        stored once the answer is kept; a permanent failure after the call is reported likewise."""
         asked = Asked(job.pair.pair_id, wanted, job.options.mask_dilation_px, job.options.providers)
         del wanted  # the upload (in the region request) is let go once the answer is obtained
         with self._answers.obtain(asked, deadline, job.timer) as answer:
             del asked
             try:
-                self._compose(job, answer)
-                summary = self._write(job, answer.api)
+                try:
+                    self._compose(job, answer)
+                    encoded = self._encode(job)
+                finally:
+                    answer.secured()  # kept before any outcome is stored (paid_answer, step 4)
+                summary = self._store(job, encoded, answer.api)
             except PermanentError as exc:
                 summary = self._results.report_failure(job.pair, exc, job.asked, job.timer.total_ms())
             answer.outcome_stored()
@@ -241,28 +246,32 @@ class Pipeline:
         job.mask = None
 
     # -- 5 write ---------------------------------------------------------------------------------------
-    def _write(self, job: _Cleaning, api: ApiUse) -> PairSummary:
-        """The result encoded (``source``: in the upload's own format) and stored with its provenance and
-        pass-through metadata; the pair's summary."""
-        loaded, options, settings = _present(job.loaded), job.options, self._settings
+    def _encode(self, job: _Cleaning) -> encoding.Encoded:
+        """The result's bytes (``source``: in the upload's own format), with its ICC profile and EXIF;
+        the photo's pixels are let go."""
+        loaded, options = _present(job.loaded), job.options
         job.mask = job.loaded = None
+        job.size = loaded.image.size
         with job.timer.stage(Stage.WRITE):
             fmt = encoding.result_format(options.output_format, loaded.source_format)
             same_jpeg = options.output_format == "source" and fmt == "jpeg"
-            encoded = encoding.encode_output(
+            return encoding.encode_output(
                 loaded.image,
                 fmt,
                 icc_profile=loaded.icc_profile,
                 exif=loaded.exif,
-                png_compress_level=settings.png_compress_level,
+                png_compress_level=self._settings.png_compress_level,
                 jpeg_qtables=loaded.jpeg_qtables if same_jpeg else None,
                 jpeg_subsampling=loaded.jpeg_subsampling if same_jpeg else None,
             )
-            width, height = loaded.image.size
-            del loaded
+
+    def _store(self, job: _Cleaning, encoded: encoding.Encoded, api: ApiUse) -> PairSummary:
+        """The result stored with its provenance and pass-through metadata; the pair's summary."""
+        with job.timer.stage(Stage.WRITE):
             stored = self._results.store_result(
-                job.pair, encoded, api.provider or None, options=options.canonical, carried=job.carried
+                job.pair, encoded, api.provider or None, options=job.options.canonical, carried=job.carried
             )
+        width, height = _present(job.size)
         return PairSummary(
             "succeeded",
             **job.pair.sources(),
